@@ -7,18 +7,11 @@ path they looked at when it is absent. Every test runs with its own
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def conformance_root() -> Path:
-    return Path(os.environ.get("VFR_BENCH_CONFORMANCE", REPO.parent / "shared" / "conformance"))
+from tests.helpers import conformance_root
 
 
 @pytest.fixture(scope="session")
@@ -27,16 +20,6 @@ def conformance_dir() -> Path:
     if not root.is_dir():
         pytest.skip(f"conformance goldens not found at {root} (set VFR_BENCH_CONFORMANCE)")
     return root
-
-
-def load_manifest(path: Path) -> dict:
-    with open(path) as f:
-        return json.load(f)
-
-
-def load_golden(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,42 @@
+"""Test utilities shared across the suite (import as ``from tests.helpers import ...``)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def conformance_root() -> Path:
+    """``$VFR_BENCH_CONFORMANCE`` or ``../shared/conformance`` beside the checkout."""
+    return Path(os.environ.get("VFR_BENCH_CONFORMANCE", REPO.parent / "shared" / "conformance"))
+
+
+def load_manifest(path: Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def manifest_shapes(manifest: dict) -> dict[str, tuple[int, ...]]:
+    """key -> shape, in the manifest's state-dict order."""
+    return {e["key"]: tuple(e["shape"]) for e in manifest["state_dict"]}
+
+
+def state_dict_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def load_golden(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def max_abs(a, b) -> float:
+    a = torch.as_tensor(np.asarray(a), dtype=torch.float64)
+    b = torch.as_tensor(np.asarray(b), dtype=torch.float64)
+    assert a.shape == b.shape, f"shape {tuple(a.shape)} != {tuple(b.shape)}"
+    return float((a - b).abs().max())
