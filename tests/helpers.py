@@ -23,7 +23,7 @@ def load_manifest(path: Path) -> dict:
 
 def manifest_shapes(manifest: dict) -> dict[str, tuple[int, ...]]:
     """key -> shape, in the manifest's state-dict order."""
-    return {e["key"]: tuple(e["shape"]) for e in manifest["state_dict"]}
+    return {k: tuple(e["shape"]) for k, e in manifest["state_dict"].items()}
 
 
 def state_dict_shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
