@@ -142,7 +142,7 @@ class BasicVSRPP(nn.Module):
         """
         return flows_between_frames(self.spynet, lqs)
 
-    def _step(self, name: str, fn, *args):
+    def _step(self, fn, *args):
         enabled = self.use_checkpoint and not self.checkpoint_whole
         return maybe_checkpoint(fn, *args, enabled=enabled)
 
@@ -171,10 +171,10 @@ class BasicVSRPP(nn.Module):
                     cond_n2 = flow_warp(feat_n2, flow_n2.permute(0, 2, 3, 1))
                 cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
                 feat_prop = torch.cat([feat_prop, feat_n2], dim=1)
-                feat_prop = self._step(name, self.deform_align[name], feat_prop, cond,
-                                       flow_n1, flow_n2)
+                feat_prop = self._step(self.deform_align[name], feat_prop, cond, flow_n1,
+                                       flow_n2)
             feat = torch.cat([feat_current] + [done[k][idx] for k in done] + [feat_prop], dim=1)
-            feat_prop = feat_prop + self._step(name, self.backbone[name], feat)
+            feat_prop = feat_prop + self._step(self.backbone[name], feat)
             # Official scales in place after storing: the stored feature is scaled too.
             feat_prop = feat_prop * weight[:, idx]
             outs.append(feat_prop)
@@ -210,7 +210,7 @@ class BasicVSRPP(nn.Module):
         # reconstruction of all frames at once: [n*T, 3C, h, w]
         feats = torch.stack([torch.cat([spatial[i]] + [done[k][i] for k in self.branches], 1)
                              for i in range(t)], dim=1).flatten(0, 1)
-        recons = self._step("reconstruction", self.reconstruction, feats)
+        recons = self._step(self.reconstruction, feats)
         return self.conv_last(recons).unflatten(0, (n, t)) + hidden
 
 

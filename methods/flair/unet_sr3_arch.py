@@ -132,10 +132,14 @@ class FlowRFE(BasicVSRPP):
 
     Forward: ``hidden [n,T,C,h,w]``, ``lqs [n,T,3,H,W]`` in [-1,1] (resized bilinear with
     antialias to h,w when needed; h,w >= 64), ``weight`` as in :class:`BasicVSRPP`.
+    ``flow_cache``: a dict shared by the RFE modules of one UNet call; the official code
+    recomputes the same flows in every module (same shared SPyNet, same input), here
+    each size is computed once.
     """
 
     def forward(self, hidden: torch.Tensor, lqs: torch.Tensor,
-                weight: Union[None, float, torch.Tensor] = None) -> torch.Tensor:
+                weight: Union[None, float, torch.Tensor] = None,
+                flow_cache: Optional[dict] = None) -> torch.Tensor:
         n, t, _, h, w = hidden.shape
         if lqs.shape[-2:] != (h, w):
             lqs = torch.nn.functional.interpolate(
@@ -144,7 +148,11 @@ class FlowRFE(BasicVSRPP):
         if h < 64 or w < 64:
             raise ValueError(f"FLAIR RFE needs features of at least 64x64, got {h}x{w}; "
                              "use larger frames")
-        flows_forward, flows_backward = self.compute_flow(lqs)
+        if flow_cache is None:
+            flow_cache = {}
+        if (h, w) not in flow_cache:
+            flow_cache[(h, w)] = self.compute_flow(lqs)
+        flows_forward, flows_backward = flow_cache[(h, w)]
         return super().forward(hidden, flows_forward, flows_backward, weight)
 
 
@@ -174,14 +182,16 @@ class ResnetBlocWithAttn(nn.Module):
                 dim_out, emb_dim)
 
     def forward(self, x: torch.Tensor, lqs: torch.Tensor, emb: torch.Tensor,
-                enable_cross_frames: bool = True, vsrpp_weights=None) -> torch.Tensor:
+                enable_cross_frames: bool = True, vsrpp_weights=None,
+                flow_cache: Optional[dict] = None) -> torch.Tensor:
         x = self.res_block(x, emb)
         if hasattr(self, "conv_3d"):
             x = self.conv_3d(x, emb, emb, enable_cross_frames=enable_cross_frames)
         if hasattr(self, "temp_attn"):
             x = self.temp_attn(x, emb, enable_cross_frames=enable_cross_frames)
         if hasattr(self, "vsrpp"):
-            x = self.vsrpp(x, emb, lqs, vsrpp_weights, enable_cross_frames=enable_cross_frames)
+            x = self.vsrpp(x, emb, lqs, vsrpp_weights, flow_cache,
+                           enable_cross_frames=enable_cross_frames)
         return x
 
 
@@ -275,7 +285,8 @@ class UNetSR3(nn.Module):
         torso = self.torso_dtype or in_dtype
         h = h.to(torso)
         rnn_input = rnn_input.to(torso)
-        kw = dict(enable_cross_frames=enable_cross_frames, vsrpp_weights=vsrpp_weights)
+        kw = dict(enable_cross_frames=enable_cross_frames, vsrpp_weights=vsrpp_weights,
+                  flow_cache={})  # flows per feature size, shared by the RFE modules
         feats = []
         for layer in self.downs:
             h = layer(h, rnn_input, emb, **kw) if isinstance(layer, ResnetBlocWithAttn) else layer(h)
