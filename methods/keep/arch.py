@@ -60,7 +60,7 @@ class KeepTrace:
     z_hat: list = field(default_factory=list)     # [B, 256, 16, 16]
     transformer_out: list = field(default_factory=list)  # [256, B, 512]
     logits: list = field(default_factory=list)    # [B, 256, 1024]
-    code_idx: list = field(default_factory=list)  # [B, 256]
+    code_idx: list = field(default_factory=list)  # [B, 256] predicted top-1 (before any forcing)
     quant_feat: list = field(default_factory=list)  # [B, 256, 16, 16]
     sft_out: dict = field(default_factory=dict)   # size -> list of [B, C, s, s]
     cross_fuse: dict = field(default_factory=dict)  # size -> list of [B, C, s, s] (frames >= 1)
@@ -211,13 +211,15 @@ class KEEP(nn.Module):
                     trace.pred_img.append(pred)
                     trace.z_prime.append(z_prime)
             query, logits, idx = self.predict_codes(z_hat)
+            if trace is not None:
+                for name, value in (("z_hat", z_hat), ("transformer_out", query), ("logits", logits),
+                                    ("code_idx", idx)):
+                    getattr(trace, name).append(value)
             if forced_code_idx is not None:
                 idx = forced_code_idx[:, i].to(idx.device)
             quant_feat = self.quantize.get_codebook_feat(idx, shape=[b, code_h, code_h, self.emb_dim])
             if trace is not None:
-                for name, value in (("z_hat", z_hat), ("transformer_out", query), ("logits", logits),
-                                    ("code_idx", idx), ("quant_feat", quant_feat)):
-                    getattr(trace, name).append(value)
+                trace.quant_feat.append(quant_feat)
             fuse = self._generator_fusion(i, {s: f[:, i] for s, f in enc_feats.items()}, cross_prev, trace)
             outs.append(self.generator(quant_feat, fuse=fuse))
         return torch.stack(outs, dim=1)
