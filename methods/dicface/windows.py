@@ -94,6 +94,7 @@ def window_for(mode: str, num_frames: int, s: int, max_length: int = 10) -> Wind
 
 def windows(mode: str, num_frames: int, max_length: int = 10) -> list[Window]:
     """``window_for`` for every output frame of a clip, in order."""
+    _check(num_frames)
     return [window_for(mode, num_frames, s, max_length) for s in range(num_frames)]
 
 
