@@ -1,0 +1,1 @@
+"""YAML configs shipped as package data: methods/, splits/, bench/."""

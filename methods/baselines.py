@@ -1,0 +1,26 @@
+"""Weight-free baselines."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from vfr_bench.interface import ClipMeta, VideoRestorer
+
+
+@dataclass
+class UpsampleConfig:
+    mode: str = "bicubic"  # torch.nn.functional.interpolate mode
+
+
+class LQUpsample(VideoRestorer):
+    """Upsample the LQ clip to the GT size: the "Input" / "A+y" row of the papers' tables."""
+    Config = UpsampleConfig
+
+    def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:
+        if tuple(lq.shape[-2:]) == tuple(meta.gt_size):
+            return lq.clamp(0, 1)
+        align = False if self.config.mode in ("bilinear", "bicubic") else None
+        up = F.interpolate(lq, size=meta.gt_size, mode=self.config.mode, align_corners=align)
+        return up.clamp(0, 1)

@@ -1,0 +1,128 @@
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vfr_bench.config import ConfigError, parse_override
+from vfr_bench.registry import UnknownNameError
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_bench(a) -> int:
+    from vfr_bench.bench import BenchOptions, run_bench
+    opts = BenchOptions(methods=_csv(a.method), split=a.split, out=Path(a.out), devices=a.devices,
+                        accelerator=a.accelerator, strategy=a.strategy,
+                        metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
+                        overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress)
+    return run_bench(opts)
+
+
+def cmd_weights(a) -> int:
+    from vfr_bench import weights as W
+    if a.action == "list":
+        for e in W.REGISTRY:
+            state = "present" if W.is_present(e.name) else "missing"
+            print(f"{e.name:20s} {state:8s} {e.filename:40s} {e.license}  [{e.used_by}]\n"
+                  f"{'':20s} {W.path_of(e)}  <- {e.url}")
+        return 0
+    if a.action == "path":
+        for n in a.names:
+            print(W.path_of(W.get(n)))
+        return 0
+    if a.action == "verify":
+        bad = 0
+        for n in a.names or [e.name for e in W.REGISTRY if W.is_present(e.name)]:
+            try:
+                print(f"{n}: ok {W.verify(n)}")
+            except (W.MissingWeightsError, W.WeightsMismatchError) as e:
+                print(f"{n}: {e}")
+                bad += 1
+        return 1 if bad else 0
+    if a.action == "fetch":
+        for n in a.names:
+            try:
+                print(W.fetch(n, url=a.url))
+            except (ConnectionError, W.WeightsMismatchError) as e:
+                print(f"{n}: {e}", file=sys.stderr)
+                return 1
+        return 0
+    return 2
+
+
+def cmd_methods(a) -> int:
+    from vfr_bench import weights as W
+    from vfr_bench.methods import build_method, method_names, method_spec
+    for n in method_names():
+        spec = method_spec(n)
+        req = build_method(n).required_weights()
+        missing = [w for w in req if not W.is_present(w)]
+        state = "ready" if not missing else f"missing weights: {', '.join(missing)}"
+        print(f"{n:18s} {state:30s} {spec.get('description', '')}")
+    return 0
+
+
+def cmd_metrics(a) -> int:
+    from vfr_bench.metrics import DEFAULT_METRICS, build_metric, metric_names
+    for n in metric_names():
+        m = build_metric(n)
+        why = m.unavailable_reason()
+        arrow = "higher is better" if m.higher_is_better else "lower is better"
+        default = "default" if n in DEFAULT_METRICS else ""
+        print(f"{n:20s} {arrow:17s} {default:8s} {'available' if not why else 'unavailable: ' + why}")
+    return 0
+
+
+def cmd_splits(a) -> int:
+    from vfr_bench.datasets.splits import built_splits
+    for n in built_splits():
+        print(n)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vfr-bench", description="Video face restoration benchmark")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bench", help="run methods on a split and update the leaderboard")
+    b.add_argument("--method", default="all", help="NAME[,NAME...] or 'all' (every method whose weights are present)")
+    b.add_argument("--split", default="sample")
+    b.add_argument("--out", default="results", help="results root: per-clip files and leaderboard.csv")
+    b.add_argument("--metrics", default=None, help="METRIC[,METRIC...] (default: every available default metric)")
+    b.add_argument("--devices", type=int, default=1)
+    b.add_argument("--accelerator", default="auto")
+    b.add_argument("--strategy", default="auto")
+    b.add_argument("--num-workers", type=int, default=0, help="clip decoding workers")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method param")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_bench)
+
+    w = sub.add_parser("weights", help="list, locate, verify or download network files")
+    w.add_argument("action", choices=["list", "path", "verify", "fetch"])
+    w.add_argument("names", nargs="*")
+    w.add_argument("--url", default=None, help="fetch from this URL instead of the registry's")
+    w.set_defaults(func=cmd_weights)
+
+    sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
+    sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)
+    sub.add_parser("splits", help="built splits").set_defaults(func=cmd_splits)
+    return p
+
+
+def main(argv=None) -> int:
+    from vfr_bench.bench import BenchError
+    from vfr_bench.weights import MissingWeightsError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError) as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Results on disk: one JSON per finished clip, and the leaderboard CSV.
+
+``<out>/<method>/<split>/<clip_id>.json`` is written atomically as each clip
+finishes (split-level features, e.g. FVD's, in ``<clip_id>.npz`` beside it). A
+re-run reuses a clip file only when its run key (method, config, checkpoint
+hashes, split manifest hash) matches and it holds every requested metric.
+``<out>/leaderboard.csv`` holds one row per (method, split).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+SCHEMA = 1
+FRONT = ["method", "split", "checkpoint_sha256", "split_sha256"]
+TAIL = ["n_clips", "n_failed", "n_frames", "seconds", "fps", "timestamp", "version", "git_commit", "notes"]
+
+
+@dataclass
+class ClipRecord:
+    """One clip's outcome.
+
+    Attributes:
+        clip_id: clip name.
+        status: ``ok`` or ``failed``.
+        run: the run key the result is valid for.
+        metrics: column name -> {"value", "per_frame", "extra"}.
+        error: why it failed.
+        n_frames: frames restored.
+        seconds_restore: wall time of ``restore`` (device synchronised).
+        seconds_metrics: wall time of all metrics.
+        provenance: version, git commit, time.
+    """
+    clip_id: str
+    status: str
+    run: dict
+    metrics: dict[str, dict] = field(default_factory=dict)
+    error: Optional[str] = None
+    n_frames: int = 0
+    seconds_restore: float = 0.0
+    seconds_metrics: float = 0.0
+    provenance: dict = field(default_factory=dict)
+    schema: int = SCHEMA
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_record(run_dir: Path, rec: ClipRecord, features: Optional[dict[str, np.ndarray]] = None) -> Path:
+    """Write one clip's record (and its split-level features) atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if features:
+        tmp = run_dir / f".{rec.clip_id}.{os.getpid()}.npz"
+        np.savez(tmp, **features)
+        os.replace(tmp, run_dir / f"{rec.clip_id}.npz")
+    path = run_dir / f"{rec.clip_id}.json"
+    _atomic_write(path, json.dumps(asdict(rec), indent=1).encode())
+    return path
+
+
+def read_records(run_dir: Path) -> dict[str, ClipRecord]:
+    """All readable clip records of a run folder (unreadable ones are ignored: they get re-run)."""
+    out = {}
+    if not run_dir.is_dir():
+        return out
+    for p in sorted(run_dir.glob("*.json")):
+        try:
+            d = json.loads(p.read_text())
+            if d.get("schema") == SCHEMA:
+                out[d["clip_id"]] = ClipRecord(**d)
+        except (ValueError, TypeError, KeyError):
+            continue
+    return out
+
+
+def read_features(run_dir: Path, clip_id: str) -> dict[str, np.ndarray]:
+    p = run_dir / f"{clip_id}.npz"
+    if not p.is_file():
+        return {}
+    with np.load(p) as z:
+        return {k: z[k] for k in z.files}
+
+
+def reusable(rec: ClipRecord, run_key: dict, metric_names: list[str]) -> bool:
+    """A finished, matching record that holds every requested metric."""
+    return rec.status == "ok" and rec.run == run_key and all(m in rec.metrics for m in metric_names)
+
+
+def _fmt(v: Any) -> Any:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def merge_leaderboard(csv_path: Path, row: dict) -> pd.DataFrame:
+    """Replace the (method, split) row of the CSV with ``row`` and rewrite it atomically."""
+    new = pd.DataFrame([{k: _fmt(v) for k, v in row.items()}])
+    if csv_path.is_file():
+        old = pd.read_csv(csv_path, dtype={"checkpoint_sha256": str, "split_sha256": str, "git_commit": str})
+        old = old[~((old["method"] == row["method"]) & (old["split"] == row["split"]))]
+        df = pd.concat([old, new], ignore_index=True) if len(old) else new
+    else:
+        df = new
+    metric_cols = [c for c in df.columns if c not in FRONT and c not in TAIL]
+    df = df[[c for c in FRONT + metric_cols + TAIL if c in df.columns]]
+    df = df.sort_values(["split", "method"], kind="stable").reset_index(drop=True)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(csv_path, df.to_csv(index=False).encode())
+    return df
+
+
+def format_table(df: pd.DataFrame, split: Optional[str] = None) -> str:
+    """The leaderboard as a text table (metric columns and speed), one block per split."""
+    blocks = []
+    for name, part in df.groupby("split", sort=True):
+        if split is not None and name != split:
+            continue
+        metric_cols = [c for c in part.columns if c not in FRONT and c not in TAIL and part[c].notna().any()]
+        show = part[["method"] + metric_cols + ["n_clips", "n_failed", "fps"]].copy()
+        blocks.append(f"split: {name}\n" + show.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return "\n\n".join(blocks)
