@@ -123,3 +123,36 @@ def test_frames_outside_window_do_not_matter(tiny_model):
     b = restore_cached(tiny_model, clip, settings)
     assert torch.equal(a[:2], b[:2])   # windows [0..4], [1..5]
     assert not torch.allclose(a[2], b[2])  # window [2..6]
+
+
+class CountingNet(FrameIdNet):
+    """FrameIdNet that records which frames go through the encoder and the decoder."""
+
+    def __init__(self):
+        self.encoded, self.decoded_batches, self.transformed = [], [], 0
+
+    def encode(self, x):
+        self.encoded += x[:, 0, 0, 0].long().tolist()
+        return super().encode(x)
+
+    def transform(self, lq_feat):
+        self.transformed += lq_feat.shape[0]
+        return super().transform(lq_feat)
+
+    def decode(self, latent, skips, w):
+        self.decoded_batches.append(latent.shape[0])
+        return super().decode(latent, skips, w)
+
+
+@pytest.mark.parametrize("mode", ["official", "center"])
+def test_cached_path_encodes_each_frame_once_and_decodes_only_kept_frames(mode):
+    n, chunk = 23, 4
+    net = CountingNet()
+    restore_cached(net, _id_clip(n), WindowSettings(window=mode, mixture="mean", chunk=chunk))
+    assert net.encoded == list(range(n))            # every frame once, in order
+    assert sum(net.decoded_batches) == n and max(net.decoded_batches) <= chunk
+    assert net.transformed == 5 * n                  # one 5-frame window per output frame
+    naive = CountingNet()
+    restore_naive(naive, _id_clip(n), WindowSettings(window=mode, mixture="mean"))
+    per_window = 10 if mode == "official" else 5     # the official cost, max_length 10
+    assert len(naive.encoded) == per_window * n and sum(naive.decoded_batches) == per_window * n
