@@ -60,13 +60,14 @@ class ArcFaceIRSE50(nn.Module):
     def __init__(self, drop_ratio: float = 0.6):
         super().__init__()
         self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
+        # registered before the body, as facexlib's Backbone: the checkpoint's key order
+        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop_ratio), nn.Flatten(),
+                                          nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512))
         units = []
         for cin, depth, n in IR50_STAGES:
             units.append(BottleneckIRSE(cin, depth, 2))
             units += [BottleneckIRSE(depth, depth, 1) for _ in range(n - 1)]
         self.body = nn.Sequential(*units)
-        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop_ratio), nn.Flatten(),
-                                          nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B,3,112,112] float RGB in [-1,1] -> [B,512] unit-norm embeddings."""
