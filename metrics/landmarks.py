@@ -174,8 +174,8 @@ def heatmap_points(heatmaps: torch.Tensor) -> torch.Tensor:
     x_up, x_down = take(idx + 1), take(idx - 1)
     last = ((idx + w) >= h * w).any(-1, keepdim=True)
     first = ((idx - w) <= 0).any(-1, keepdim=True)
-    y_up = torch.where(last, flat[..., -1:].expand_as(idx), take(idx + w))
-    y_down = torch.where(first, flat[..., :1].expand_as(idx), take(idx - w))
+    y_up = torch.where(last, flat[..., -1], take(idx + w))
+    y_down = torch.where(first, flat[..., 0], take(idx - w))
     diff = torch.stack((torch.sign(x_up - x_down), torch.sign(y_up - y_down)), -1) * 0.25
     return pts + diff + 0.5
 
