@@ -46,7 +46,7 @@ def test_awing_pipeline_matches_facexlib_get_landmarks(monkeypatch):
     monkeypatch.setattr(awing_arch, "calculate_points",
                         lambda hm: heatmap_points(torch.from_numpy(np.asarray(hm))).numpy())
     torch.manual_seed(0)
-    net = FAN(num_modules=4, num_landmarks=98, device="cpu").eval()
+    net = FAN(num_modules=1, num_landmarks=98, device="cpu").eval()  # 1 hourglass: same pipeline, 4x faster
     img = (np.random.default_rng(0).uniform(0, 255, (512, 512, 3))).astype(np.uint8)
     img = cv2.GaussianBlur(img, (0, 0), 4)
     with torch.no_grad():
