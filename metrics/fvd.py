@@ -5,7 +5,8 @@ Features: the Kinetics-400 I3D network in the StyleGAN-V TorchScript export
 ``src/metrics/frechet_video_distance.py``), called with ``rescale=False,
 resize=False, return_features=True`` on [B,3,16,224,224] clips in [-1,1]. Each clip
 is cut into non-overlapping 16-frame windows (a shorter tail is dropped; a clip shorter
-than 16 frames gives none), frames resized to 224x224 (bilinear, antialiased). One
+than 16 frames gives none), frames resized to 224x224 (bilinear, align_corners=False,
+no antialiasing, as the StyleGAN-V-derived FVD scripts preprocess). One
 feature row per window for the restored and for the GT clip.
 
 FVD is split-level: :meth:`FVD.score` returns NaN as the clip value and the clip's
@@ -63,7 +64,7 @@ def clip_windows(x: torch.Tensor) -> torch.Tensor:
     """[T,3,H,W] in [0,1] -> [W,3,16,224,224] in [-1,1] (non-overlapping windows)."""
     n = x.shape[0] // WINDOW
     x = x[:n * WINDOW].float()
-    x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
     x = x * 2 - 1  # [0,1] -> [-1,1]
     return x.reshape(n, WINDOW, 3, SIZE, SIZE).permute(0, 2, 1, 3, 4).contiguous()
 

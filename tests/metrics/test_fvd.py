@@ -59,3 +59,37 @@ def test_windows_are_16_frames_at_224_in_minus1_1():
 def test_unavailable_without_i3d_names_the_file():
     why = FVD().unavailable_reason()
     assert why is not None and "i3d_torchscript.pt" in why
+
+
+def test_score_and_compute_with_a_stand_in_detector(monkeypatch):
+    """The clip -> windows -> detector -> stored features -> split distance path, with a small
+    TorchScript stand-in for I3D written by the test (same call signature)."""
+    import vfr_bench.metrics.fvd as fvd_mod
+    from vfr_bench import paths
+    from vfr_bench.metrics.base import MetricContext
+
+    class StandIn(torch.nn.Module):
+        def forward(self, x: torch.Tensor, rescale: bool = True, resize: bool = True,
+                    return_features: bool = False) -> torch.Tensor:
+            assert not rescale and not resize and return_features
+            return torch.cat([x.mean(dim=(2, 3, 4)), x.std(dim=(2, 3, 4))], 1)  # [B,6]
+
+    wdir = paths.weights_dir()
+    wdir.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(StandIn()).save(str(wdir / "i3d_torchscript.pt"))
+    fvd_mod.load_i3d.cache_clear()
+    try:
+        m = FVD()
+        assert m.unavailable_reason() is None
+        g = torch.Generator().manual_seed(0)
+        feats = []
+        for k in range(3):
+            gt = torch.rand(32, 3, 48, 48, generator=g)
+            s = m.update(gt * 0.8, gt)
+            assert np.isnan(s.value) and s.features.shape == (2, 2, 6) and s.extra["windows"] == 2
+            feats.append(s.features)
+        f = np.concatenate(feats)
+        assert m.compute() == pytest.approx(scipy_frechet(f[:, 0], f[:, 1]), rel=1e-3)
+        assert m.compute() > 0
+    finally:
+        fvd_mod.load_i3d.cache_clear()
