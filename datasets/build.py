@@ -99,6 +99,17 @@ def process_clip(recipe: Recipe, seed: int, clip: HQClip, root: Path, detector: 
     return entry
 
 
+def _mp_context():
+    """Workers fork from a clean server process that imported this module once (no torch or
+    OpenMP threads inherited, and no re-import per pool); plain spawn where there is no fork."""
+    import multiprocessing as mp
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return get_context("spawn")
+
+
 def _run(args):
     return process_clip(*args)
 
@@ -138,7 +149,7 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
         from tqdm import tqdm
         bar = tqdm(total=len(jobs), desc=f"degrade {recipe.name}", unit="clip", disable=not progress)
         if workers > 1:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+            with ProcessPoolExecutor(workers, mp_context=_mp_context()) as ex:
                 results = []
                 for r in ex.map(_run, jobs):
                     results.append(r)

@@ -97,7 +97,7 @@ def interpolate_missing(landmarks: np.ndarray) -> np.ndarray:
     lm = np.array(landmarks, dtype=np.float64)
     # A frame counts as found when every point that is ever seen is present.
     seen = np.isfinite(lm).all(2).any(0)
-    found = np.isfinite(lm[:, seen]).all((1, 2))
+    found = np.isfinite(lm[:, seen]).all((1, 2)) & seen.any()
     if not found.any():
         raise NoFaceError("no face found in any frame")
     t, idx = np.arange(len(lm)), np.flatnonzero(found)
