@@ -122,8 +122,7 @@ def test_verify_detects_a_changed_byte_in_any_lq_file(built, tmp_path, capsys):
     assert "missing" in capsys.readouterr().out
 
 
-def test_src_split_name_and_layout_read_by_the_datamodule(sample_home, monkeypatch, tmp_path):
-    monkeypatch.setenv("VFR_BENCH_HOME", str(sample_home))
+def test_src_split_name_and_layout_read_by_the_datamodule(sample_split, tmp_path):
     out = tmp_path / "x8"
     assert main(["degrade", "--recipe", "celebv-x8", "--src", "sample", "--out", str(out), "--no-progress"]) == 0
     split = read_split(out)
