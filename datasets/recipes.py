@@ -116,7 +116,7 @@ def draw(spec: Any, gen: torch.Generator) -> Any:
 
 def in_spec(value: Any, spec: Any) -> bool:
     """Whether a sampled value lies inside its spec (lists: every element)."""
-    if isinstance(value, list) and not (isinstance(spec, list)):
+    if isinstance(value, list):
         return all(in_spec(v, spec) for v in value)
     if not isinstance(spec, dict):
         return value == spec

@@ -47,26 +47,30 @@ class HQClip:
 
 
 def read_video(path: Path) -> np.ndarray:
-    """[T,H,W,3] uint8 RGB frames of a video file (decord, else PyAV, one thread)."""
+    """[T,H,W,3] uint8 RGB frames of a video file (decord, else PyAV, one thread).
+
+    Raises:
+        ValueError: neither can decode it, or it has no frames.
+    """
+    frames, decord_error = None, None
     try:
         import decord
         vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
         frames = vr.get_batch(list(range(len(vr)))).asnumpy() if len(vr) else np.zeros((0,))
     except ImportError:
-        frames = None
+        pass
     except Exception as e:  # decord cannot open it: try PyAV before giving up
-        frames, err = None, e
-    else:
-        err = None
+        decord_error = e
     if frames is None:
         import av
         try:
             with av.open(str(path)) as c:
                 c.streams.video[0].thread_count = 1
-                frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+                decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         except Exception as e:
-            raise ValueError(f"cannot decode video {path}: {e}" + (f" (decord: {err})" if err else "")) from None
-        frames = np.stack(frames) if frames else np.zeros((0,))
+            extra = f" (decord: {decord_error})" if decord_error else ""
+            raise ValueError(f"cannot decode video {path}: {e}{extra}") from None
+        frames = np.stack(decoded) if decoded else np.zeros((0,))
     if len(frames) == 0:
         raise ValueError(f"no frames in {path}")
     return np.ascontiguousarray(frames)
