@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade."""
 from __future__ import annotations
 
 import argparse
@@ -78,9 +78,44 @@ def cmd_metrics(a) -> int:
 
 
 def cmd_splits(a) -> int:
+    from vfr_bench.datasets.recipes import load_recipe, recipe_names
     from vfr_bench.datasets.splits import built_splits
+    print("recipes (vfr-bench degrade --recipe NAME --src HQ_DIR --out OUT_DIR):")
+    for n in recipe_names():
+        r = load_recipe(n)
+        print(f"  {n:22s} {r.degradation:18s} {r.description}\n  {'':22s} source: {r.source}")
+    print("built splits:")
     for n in built_splits():
-        print(n)
+        print(f"  {n}")
+    return 0
+
+
+def cmd_degrade(a) -> int:
+    from vfr_bench.datasets.build import DegradeError, degrade, verify
+    if a.verify is not None:
+        root = a.out if a.verify is True else a.verify
+        if root is None:
+            print("vfr-bench: error: --verify needs OUT_DIR (or --out)", file=sys.stderr)
+            return 2
+        problems = verify(Path(root))
+        for line in problems:
+            print(f"mismatch: {line}")
+        print(f"{root}: {'ok, every file matches the manifest' if not problems else f'{len(problems)} mismatch(es)'}")
+        return 1 if problems else 0
+    missing = [f"--{k}" for k in ("recipe", "src", "out") if getattr(a, k) is None]
+    if missing:
+        print(f"vfr-bench: error: degrade needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        res = degrade(a.recipe, a.src, Path(a.out), seed=a.seed, workers=a.workers,
+                      overwrite=a.overwrite, progress=not a.no_progress, detector=a.detector)
+    except DegradeError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    m = res.manifest
+    print(f"{res.root}: {len(m['clips'])} clips, {len(m['skipped'])} skipped, seed {m['seed']}")
+    for s in m["skipped"]:
+        print(f"  skipped {s['id']}: {s['reason']}")
     return 0
 
 
@@ -138,7 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
     sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)
-    sub.add_parser("splits", help="built splits").set_defaults(func=cmd_splits)
+    sub.add_parser("splits", help="split recipes (with their papers) and built splits").set_defaults(func=cmd_splits)
+
+    d = sub.add_parser("degrade", help="build a degraded split from a recipe and HQ clips")
+    d.add_argument("--recipe", help="recipe name (see: vfr-bench splits) or YAML path")
+    d.add_argument("--src", help="built split name (e.g. sample) or folder of frame folders / videos")
+    d.add_argument("--out", help="output split folder")
+    d.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    d.add_argument("--workers", type=int, default=1, help="clip processes (output is identical)")
+    d.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    d.add_argument("--verify", nargs="?", const=True, default=None, metavar="OUT_DIR",
+                   help="re-hash a built split (OUT_DIR or --out) against its manifest")
+    d.add_argument("--detector", default="auto", choices=["auto", "retinaface", "mmod", "hog"],
+                   help="face detector for unaligned clips without annotation")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_degrade)
     return p
 
 
