@@ -2,32 +2,38 @@
 
 Conformance data is read from ``$VFR_BENCH_CONFORMANCE`` (default
 ``../shared/conformance`` next to the checkout); tests that need it skip with the
-path they looked at when it is absent. The whole session runs with its own
-``$VFR_BENCH_HOME`` (``$VFR_BENCH_TEST_HOME`` if set, to reuse a built sample split
-between runs), so nothing touches the user's cache.
+path they looked at when it is absent.
+
+Every test gets its own empty ``$VFR_BENCH_HOME`` (so weights one test places never
+leak into another), whose ``splits/`` folder is shared by the whole session so the
+sample split is built once. ``$VFR_BENCH_TEST_SPLITS`` names a folder to keep built
+splits between runs.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import conformance_root
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _session_home():
-    home = os.environ.get("VFR_BENCH_TEST_HOME") or tempfile.mkdtemp(prefix="vfr_home_")
-    old = {k: os.environ.get(k) for k in ("VFR_BENCH_HOME", "WANDB_MODE")}
-    os.environ["VFR_BENCH_HOME"] = home
-    os.environ["WANDB_MODE"] = "disabled"
-    yield home
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+@pytest.fixture(scope="session")
+def _session_splits() -> Path:
+    d = Path(os.environ.get("VFR_BENCH_TEST_SPLITS") or tempfile.mkdtemp(prefix="vfr_splits_"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch, _session_splits):
+    home = tmp_path_factory.mktemp("vfr_home")
+    (home / "splits").symlink_to(_session_splits, target_is_directory=True)
+    monkeypatch.setenv("VFR_BENCH_HOME", str(home))
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +45,11 @@ def conformance_dir():
 
 
 @pytest.fixture(scope="session")
-def sample_split(_session_home):
-    """The embedded sample split, built once per session."""
-    from vfr_bench.datasets.splits import load_split
-    return load_split("sample")
+def sample_split(_session_splits):
+    """The embedded sample split, built once per session into the shared splits folder."""
+    from vfr_bench.datasets.splits import read_split
+    root = _session_splits / "sample"
+    if not (root / "manifest.json").is_file():
+        from vfr_bench.datasets.sample import build_sample
+        build_sample(root)
+    return read_split(root)
