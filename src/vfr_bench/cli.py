@@ -18,7 +18,8 @@ def cmd_bench(a) -> int:
     opts = BenchOptions(methods=_csv(a.method), split=a.split, out=Path(a.out), devices=a.devices,
                         accelerator=a.accelerator, strategy=a.strategy,
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
-                        overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress)
+                        overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
+                        wandb="off" if a.no_wandb else a.wandb)
     return run_bench(opts)
 
 
@@ -153,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--num-workers", type=int, default=0, help="clip decoding workers")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method param")
     b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--wandb", choices=["auto", "online", "offline"], default="auto",
+                   help="W&B run per (method, split): auto = online if logged in, else offline (under OUT/wandb)")
+    b.add_argument("--no-wandb", action="store_true", help="no W&B run")
     b.set_defaults(func=cmd_bench)
 
     w = sub.add_parser("weights", help="list, locate, verify or download network files")
