@@ -29,7 +29,6 @@ CHECKED = ("enc_latent", "lq_feat", "tf_layer0_out", "tf_out", "alpha", "mix_wei
 def results(conformance_dir):
     """Run the float64 model once over the golden clip; return ours and the goldens."""
     golden = load_golden(conformance_dir / "dicface" / "golden.npz")
-    torch.set_num_threads(1)  # shared 2-core machine
     model = DicFace().double().eval()
     model.load_state_dict(fill_state_dict(model.state_dict()), strict=True)
     captured = {}
