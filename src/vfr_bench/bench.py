@@ -62,6 +62,16 @@ class BenchError(RuntimeError):
 def _quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A dead DDP rank: Lightning's observer logs it at INFO, then terminates every process. Say it.
+    observer = logging.getLogger("lightning_fabric.strategies.launchers.subprocess_script")
+    if not observer.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "vfr-bench: error: a DDP rank died: %(message)s\nvfr-bench: finished clips are kept; "
+            "re-run the same command to resume."))
+        observer.addHandler(handler)
+        observer.setLevel(logging.INFO)
+        observer.propagate = False
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
@@ -141,6 +151,17 @@ def _trainer(opts: BenchOptions):
                       inference_mode=True)
 
 
+def launched_rank() -> int:
+    """Global rank of this process when Lightning's DDP launcher started it (0 otherwise).
+
+    Lightning re-runs the command line in each child process, so every rank executes this
+    runner; only rank 0 prints, summarises and writes the leaderboard.
+    """
+    import os
+    return int(os.environ.get("NODE_RANK", 0)) * int(os.environ.get("LOCAL_WORLD_SIZE", 1)) + \
+        int(os.environ.get("LOCAL_RANK", 0))
+
+
 def run_bench(opts: BenchOptions, log=print) -> int:
     """Run the benchmark; returns the process exit code (0 ok, 1 a method failed on every clip).
 
@@ -152,6 +173,8 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     from vfr_bench.evaluate import ClipEvaluator
     from vfr_bench.wandb_log import log_run, resolve_mode
     _quiet_lightning()
+    if launched_rank() != 0:
+        log = lambda *a, **k: None  # noqa: E731
     split = load_split(opts.split)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
     metrics, unavailable = select_metrics(opts.metrics)
@@ -181,7 +204,12 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers), verbose=False)
             rank = trainer.global_rank
             if trainer.world_size > 1:
-                trainer.strategy.barrier("vfr_bench_clips_written")
+                try:
+                    trainer.strategy.barrier("vfr_bench_clips_written")
+                except RuntimeError as e:  # gloo/nccl: a peer died
+                    raise BenchError(f"a DDP rank died before finishing its clips ({str(e).splitlines()[0]}); "
+                                     f"finished clips are kept in {run_dir}; re-run the same command to "
+                                     f"resume") from e
             log(f"{restorer.method_name}: {len(todo)} clips in {time.perf_counter() - t0:.1f}s")
         if rank != 0:
             continue
