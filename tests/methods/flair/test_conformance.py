@@ -8,6 +8,7 @@ the SPyNet flows it computes), then once in float32. Run under
 from __future__ import annotations
 
 import gc
+import time
 
 import pytest
 import torch
@@ -59,12 +60,17 @@ def _run(model, g, dtype, **kw):
 @pytest.fixture(scope="module")
 def bicubic(conformance_dir):
     g = load_golden(conformance_dir / "flair" / "golden_unet_bicubic.npz")
+    t0 = time.perf_counter()
     model = _filled(UNetSR3, SR3_CONFIG)
     flows: dict = {}
     _record_rfe_flows(model, flows)
+    t1 = time.perf_counter()
     eps64 = _run(model, g, torch.float64, vsrpp_weights="vsrpp_weights")
+    t2 = time.perf_counter()
     model.float()
     eps32 = _run(model, g, torch.float32, vsrpp_weights="vsrpp_weights")
+    print(f"sr3: build+fill {t1 - t0:.1f}s, float64 {t2 - t1:.1f}s, "
+          f"float32 {time.perf_counter() - t2:.1f}s")
     del model
     gc.collect()
     return g, eps64, eps32, flows
@@ -73,6 +79,7 @@ def bicubic(conformance_dir):
 @pytest.fixture(scope="module")
 def blur(conformance_dir):
     g = load_golden(conformance_dir / "flair" / "golden_unet_blur.npz")
+    t0 = time.perf_counter()
     model = _filled(UNetNew, {**UNET_NEW_CONFIG, "image_size": 64})
     flows: dict = {}
     compute = model.compute_flows
@@ -83,9 +90,13 @@ def blur(conformance_dir):
             flows.update(out)
         return out
     model.compute_flows = recording
+    t1 = time.perf_counter()
     eps64 = _run(model, g, torch.float64, rnn_input="rnn_input", vsrpp_weights=1.0)
+    t2 = time.perf_counter()
     model.float()
     eps32 = _run(model, g, torch.float32, rnn_input="rnn_input", vsrpp_weights=1.0)
+    print(f"unet_new: build+fill {t1 - t0:.1f}s, float64 {t2 - t1:.1f}s, "
+          f"float32 {time.perf_counter() - t2:.1f}s")
     del model
     gc.collect()
     return g, eps64, eps32, flows
