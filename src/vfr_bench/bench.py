@@ -51,6 +51,8 @@ class BenchOptions:
     num_workers: int = 0
     overrides: dict = field(default_factory=dict)
     progress: bool = True
+    wandb: str = "auto"      # auto (online if logged in, else offline) | online | offline | off
+    previews: int = 2        # clips per run with a side-by-side video and a temporal profile
 
 
 class BenchError(RuntimeError):
@@ -148,6 +150,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     """
     from vfr_bench.datasets.clips import clip_loader
     from vfr_bench.evaluate import ClipEvaluator
+    from vfr_bench.wandb_log import log_run, resolve_mode
     _quiet_lightning()
     split = load_split(opts.split)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
@@ -157,6 +160,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     for k, v in unavailable.items():
         log(f"metric {k} unavailable: {v}")
     csv_path = Path(opts.out) / "leaderboard.csv"
+    wandb_mode = resolve_mode(opts.wandb)
     status, rank = 0, 0
     board = None
     for restorer in restorers:
@@ -171,7 +175,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             f"{run_dir}, {len(todo)} to run")
         if todo:
             restorer.evaluator = ClipEvaluator([build_metric(n) for n in metric_names], run_dir, run_key,
-                                               split.degradation)
+                                               split.degradation, [c.id for c in split.clips[:opts.previews]])
             trainer = _trainer(opts)
             t0 = time.perf_counter()
             trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers), verbose=False)
@@ -190,6 +194,10 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         if row["n_failed"] == row["n_clips"]:
             status = 1
         board = merge_leaderboard(csv_path, row)
+        if wandb_mode:
+            local = log_run(wandb_mode, Path(opts.out), row, run_key, desc, metric_names, records, run_dir, notes)
+            if local:
+                log(f"W&B ({wandb_mode}) run: {local}")
     if rank != 0:
         return status
     for name, why in skipped.items():
