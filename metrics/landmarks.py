@@ -191,10 +191,12 @@ def awing98_landmarks(frames: torch.Tensor, net: torch.nn.Module, chunk: int = 8
     t, _, h, w = frames.shape
     out = []
     for s in frames_chunks(t, chunk):
-        # cv2.resize INTER_LINEAR of the uint8 frame = bilinear, half-pixel centres
-        x = (frames[s].clamp(0, 1) * 255).round() / 255.0
-        x = F.interpolate(x.float(), size=(256, 256), mode="bilinear", align_corners=False)
-        outputs, _ = net(x)
+        # facexlib: cv2.resize INTER_LINEAR of the uint8 frame -> uint8 (bilinear with half-pixel
+        # centres, rounded half up), then /255
+        x = (frames[s].float().clamp(0, 1) * 255).round()
+        x = F.interpolate(x, size=(256, 256), mode="bilinear", align_corners=False)
+        x = torch.floor(x + 0.5) / 255.0
+        outputs, _ = net(x.to(next(net.parameters()).dtype))
         hm = outputs[-1][:, :-1]  # last hourglass; the final channel is the boundary map
         out.append(heatmap_points(hm).cpu())
     pts = torch.cat(out).numpy() * np.array([w / 64.0, h / 64.0])

@@ -87,7 +87,7 @@ def main() -> None:
     n = sum(p.shape[0] for p, _ in clips)
     print(f"sample split: {len(clips)} clips, {n} frames of {tuple(clips[0][1].shape[-2:])}, "
           f"pred = lq-upsample, device {device}, torch threads {torch.get_num_threads()}")
-    rows, ref = [], reference_psnr_ssim(clips)
+    ref = reference_psnr_ssim(clips)
 
     model, note = lpips_model(device)
     with torch.no_grad():
@@ -95,34 +95,33 @@ def main() -> None:
                                      for p, g in clips for i in range(p.shape[0])], device)
     ref["LPIPS"] = t_ref_lpips
 
+    w = max(len(k) for k in METRICS) + len(note) + 2
+    print(f"\n{'metric'.ljust(w)}  {'ours fps':>9}  {'reference fps':>13}  note", flush=True)
+
+    def row(name, ours=None, theirs=None, why=""):
+        o = f"{ours:9.1f}" if ours else " " * 9
+        r = f"{theirs:13.1f}" if theirs else " " * 13
+        print(f"{name.ljust(w)}  {o}  {r}  {why}", flush=True)
+
     available = []
     for name in METRICS:
         m = build_metric(name)
         why = m.unavailable_reason()
+        name_shown = name
         if name == "LPIPS" and why:
-            m.model, why = model, None
-            name_shown = name + note
-        else:
-            name_shown = name
+            m.model, why, name_shown = model, None, name + note
         if why:
-            rows.append((name, None, None, "unavailable: " + why.split(";")[0]))
+            row(name, why="unavailable: " + why.split(";")[0])
             continue
         if name != "FVD":
             available.append(m)
         m.setup(device)
         m.score(MetricContext(clips[0][0][:2], clips[0][1][:2]))  # warm-up (loads, caches)
         t = timed(lambda: [m.score(MetricContext(p, g)) for p, g in clips], device)
-        rows.append((name_shown, n / t, n / ref[name] if name in ref else None, ""))
+        row(name_shown, n / t, n / ref[name] if name in ref else None)
     t_all = timed(lambda: [[m.score(ctx) for m in available]
                            for ctx in (MetricContext(p, g) for p, g in clips)], device)
-    rows.append((f"all available ({len(available)}, shared features)", n / t_all, None, ""))
-
-    w = max(len(r[0]) for r in rows)
-    print(f"\n{'metric'.ljust(w)}  {'ours fps':>9}  {'reference fps':>13}  note")
-    for name, ours, theirs, why in rows:
-        o = f"{ours:9.1f}" if ours else " " * 9
-        r = f"{theirs:13.1f}" if theirs else " " * 13
-        print(f"{name.ljust(w)}  {o}  {r}  {why}")
+    row(f"all {len(available)} available, shared features", n / t_all)
     print("\nreference: basicsr calculate_psnr/calculate_ssim per uint8 frame (numpy, CPU); "
           "lpips.LPIPS called once per frame pair on the same device")
 
