@@ -119,6 +119,25 @@ def cmd_degrade(a) -> int:
     return 0
 
 
+def cmd_leaderboard(a) -> int:
+    from vfr_bench.leaderboard import build_reports, render, write_plots
+    reports = build_reports(Path(a.results), a.split, seed=a.seed, n_boot=a.n_boot)
+    if not reports:
+        print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
+              file=sys.stderr)
+        return 1
+    text = render(reports, a.format)
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {a.out}")
+    else:
+        print(text)
+    if a.plots:
+        for p in write_plots(reports, Path(a.plots)):
+            print(f"wrote {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vfr-bench", description="Video face restoration benchmark")
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,6 +160,16 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("names", nargs="*")
     w.add_argument("--url", default=None, help="fetch from this URL instead of the registry's")
     w.set_defaults(func=cmd_weights)
+
+    lb = sub.add_parser("leaderboard", help="ranked tables with bootstrap CIs and paired tests")
+    lb.add_argument("--results", default="results", help="results root holding leaderboard.csv")
+    lb.add_argument("--split", default=None)
+    lb.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    lb.add_argument("--out", default=None, help="write to this file instead of stdout")
+    lb.add_argument("--plots", default=None, help="folder for PNG charts")
+    lb.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    lb.add_argument("--n-boot", type=int, default=2000)
+    lb.set_defaults(func=cmd_leaderboard)
 
     sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
     sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)
