@@ -216,13 +216,18 @@ def _apply_jpeg(s, q, gen):
 
 def _sample_codec(p, gen, t):
     return {"crf": draw(p["crf"], gen), "codec": draw(p.get("codec", "libx264"), gen),
-            "fps": int(p.get("fps", 25)), "preset": p.get("preset", "medium")}
+            "fps": int(p.get("fps", 25)), "preset": p.get("preset", "medium"),
+            "quantize": p.get("quantize", "round")}
 
 
 def _apply_codec(s, q, gen):
     if s.x.shape[-1] % 2 or s.x.shape[-2] % 2:
         raise ValueError(f"the codec needs even frame sizes, got {tuple(s.x.shape[-2:])}")
-    s.x = D.from_uint8(D.video_codec(s.uint8(), q["crf"], q["codec"], q["fps"], q["preset"]))
+    if q["quantize"] == "truncate":  # KEEP/DicFace: np.clip(x * 255, 0, 255).astype(np.uint8)
+        frames = (s.x.clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+    else:
+        frames = s.uint8()
+    s.x = D.from_uint8(D.video_codec(frames, q["crf"], q["codec"], q["fps"], q["preset"]))
 
 
 def _sample_gray(p, gen, t):

@@ -125,3 +125,22 @@ def test_paste_back_restores_the_face_region(moving_clip):
 def test_import_loads_no_dlib():
     code = "import sys, vfr_bench.align; assert 'dlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_retinaface_backend_loads_strict_and_returns_five_points(tmp_path, monkeypatch):
+    """With (here randomly initialised) weights present, ``auto`` picks RetinaFace; the detector
+    loads them strictly and answers [5,2] (NaN when nothing passes facexlib's 0.97 threshold)."""
+    import torch
+    from facexlib.detection.retinaface import RetinaFace
+    from vfr_bench import weights
+    torch.manual_seed(0)
+    path = tmp_path / "detection_Resnet50_Final.pth"
+    net = RetinaFace(network_name="resnet50", half=False, device=torch.device("cpu"))
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}  # the release's DataParallel keys
+    monkeypatch.setattr(weights, "is_present", lambda name: name == "retinaface-resnet50")
+    monkeypatch.setattr(weights, "locate", lambda name: path)
+    monkeypatch.setattr(torch, "load", lambda p, map_location=None: state if p == path else pytest.fail(p))
+    det = A.build_detector("auto")
+    assert det.backend == "retinaface-resnet50"
+    out = det(np.full((160, 160, 3), 128, np.uint8))
+    assert out.shape == (5, 2)

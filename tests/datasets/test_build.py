@@ -187,3 +187,12 @@ class _NoFace:
 
     def __call__(self, frame):
         return np.full((5, 2), np.nan)
+
+
+def test_splits_command_lists_recipes_with_papers_and_built_splits(sample_split, capsys):
+    assert main(["splits"]) == 0
+    out = capsys.readouterr().out
+    for name in RECIPES:
+        assert name in out
+    assert "KEEP (Feng et al., ECCV 2024), supplementary Table A1: VFHQ-mild" in out
+    assert "x8-bicubic" in out and "built splits:" in out and "  sample" in out.split("built splits:")[1]
