@@ -120,3 +120,4 @@ def test_operator_matching():
 def test_enhancement_not_silently_ignored():
     with pytest.raises(NotImplementedError, match="enhancement"):
         FlairRestorer("flair", FlairConfig(enhance=True))
+
