@@ -192,7 +192,7 @@ class Mp4Writer:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size = size
-        self.container = av.open(str(self.path), "w")
+        self.container = av.open(str(self.path), "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
         self.stream.height, self.stream.width = (s + s % 2 for s in size)
         self.stream.pix_fmt = "yuv420p"
