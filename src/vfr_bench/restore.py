@@ -1,11 +1,12 @@
 """``vfr-bench restore``: run one method on a user's video (or folder of frames).
 
-Pipeline: read the frames and their rate -> (unless the input is aligned already) detect and
-align the face track with :func:`vfr_bench.align.align_clip` (per-frame landmarks, NaN
-interpolation, Gaussian temporal smoothing, similarity transform to the FFHQ-512 template)
--> restore the 512 crops with the method's ``restore(lq, meta)`` in chunks of frames, so
-memory stays bounded -> paste each restored crop back with a soft mask -> write an H.264 mp4
-(and optionally PNG frames) at the input's rate and size.
+Pipeline: (unless the input is aligned already) a first pass over the frames detects the
+face's 5 landmarks per frame, and the track is interpolated over missing frames, smoothed
+over time and mapped to the FFHQ-512 template with the functions of :mod:`vfr_bench.align`
+(what ``align_clip`` does) -> a second pass reads the frames again a chunk at a time, crops
+the faces, restores them with the method's ``restore(lq, meta)``, pastes them back with a
+soft mask and appends them to an H.264 mp4 (and optionally PNG frames) at the input's rate
+and size. Memory holds one chunk of frames, never the whole video.
 
 Paste-back mask: a square covering the crop, zero on a ``2*feather``-px border and
 Gaussian-blurred with a ``2*feather+1`` kernel, built in crop coordinates and warped into the
@@ -59,61 +60,123 @@ class RestoreReport:
 
 
 # --- reading ------------------------------------------------------------------------
-def read_input(path: Path, fps: Optional[float] = None) -> tuple[np.ndarray, float]:
-    """Frames and frame rate of a video file (decord, PyAV fallback) or a folder of PNG/JPG frames.
+def input_fps(path: Path, fps: Optional[float] = None) -> float:
+    """Frame rate: ``fps`` if given, else the video's (a frame folder has none: 25)."""
+    from vfr_bench.datasets.sources import video_fps
+    path = Path(path)
+    if fps:
+        return float(fps)
+    return 25.0 if path.is_dir() else video_fps(path)
 
-    Args:
-        path: video file or frame folder.
-        fps: frame rate to use instead of the file's (a folder has none: 25 by default).
 
-    Returns:
-        [T,H,W,3] uint8 RGB frames and the frame rate.
+def iter_frames(path: Path, chunk: int = CHUNK) -> Iterator[np.ndarray]:
+    """Stream a video file (decord, PyAV when decord cannot open it) or a folder of PNG/JPG
+    frames (sorted by name) in chunks, so a long video never sits in memory whole.
+
+    Yields:
+        [t,H,W,3] uint8 RGB, t <= chunk, in order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: no frames, an unreadable frame, or frames of mixed sizes.
     """
-    from vfr_bench.datasets.clips import read_frames
-    from vfr_bench.datasets.sources import read_video, video_fps
     path = Path(path)
     if path.is_dir():
-        return read_frames(path), float(fps or 25.0)
-    if not path.is_file():
+        yield from _iter_folder(path, chunk)
+    elif path.is_file():
+        yield from _iter_video(path, chunk)
+    else:
         raise FileNotFoundError(f"no video or frame folder at {path}")
-    return read_video(path), float(fps or video_fps(path))
+
+
+def _iter_folder(path: Path, chunk: int) -> Iterator[np.ndarray]:
+    from vfr_bench.datasets.splits import frame_files
+    files = frame_files(path)
+    if not files:
+        raise ValueError(f"no frames in {path}")
+    size = None
+    for start in range(0, len(files), chunk):
+        part = []
+        for f in files[start: start + chunk]:
+            img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+            if img is None:
+                raise ValueError(f"cannot decode {f}")
+            if size is not None and img.shape != size:
+                raise ValueError(f"frames of mixed sizes in {path}: {f.name} is {img.shape[1]}x{img.shape[0]}")
+            size = img.shape
+            part.append(img[..., ::-1])  # BGR -> RGB
+        yield np.ascontiguousarray(np.stack(part))
+
+
+def _iter_video(path: Path, chunk: int) -> Iterator[np.ndarray]:
+    try:
+        import decord
+        vr = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+    except Exception:  # no decord, or it cannot open this file: PyAV below
+        vr = None
+    if vr is not None:
+        if len(vr) == 0:
+            raise ValueError(f"no frames in {path}")
+        for start in range(0, len(vr), chunk):
+            yield vr.get_batch(list(range(start, min(start + chunk, len(vr))))).asnumpy()
+        return
+    import av
+    part, count = [], 0
+    try:
+        with av.open(str(path)) as c:
+            c.streams.video[0].thread_count = 1
+            for f in c.decode(video=0):
+                part.append(f.to_ndarray(format="rgb24"))
+                if len(part) == chunk:
+                    count += len(part)
+                    yield np.stack(part)
+                    part = []
+    except av.FFmpegError as e:
+        raise ValueError(f"cannot decode video {path}: {e}") from None
+    if part:
+        yield np.stack(part)
+    elif count == 0:
+        raise ValueError(f"no frames in {path}")
 
 
 # --- alignment and paste-back ---------------------------------------------------------
-class _CountingDetector:
-    """Wraps a frame -> [5,2] detector so a progress bar advances once per frame."""
-
-    def __init__(self, detector, bar):
-        self.detector, self.bar = detector, bar
-        self.backend = getattr(detector, "backend", "custom")
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        out = self.detector(frame)
-        self.bar.update(1)
-        return out
-
-
-def align_track(frames: np.ndarray, detector="auto", progress: bool = True) -> tuple[A.Alignment, np.ndarray]:
-    """Detect, smooth and align the face track of a clip (see :func:`vfr_bench.align.align_clip`).
+def detect_track(path: Path, detector="auto", chunk: int = CHUNK,
+                 progress: bool = True) -> tuple[np.ndarray, str]:
+    """Per-frame 5-point landmarks of a video, streamed (first pass).
 
     Args:
-        frames: [T,H,W,3] uint8 RGB.
         detector: a :func:`vfr_bench.align.build_detector` name or a callable frame -> [5,2].
 
     Returns:
-        The alignment (crops [T,512,512,3] uint8, matrices [T,2,3]) and ``found`` [T] bool:
-        frames where the detector saw a face (the others have interpolated landmarks).
-
-    Raises:
-        vfr_bench.align.NoFaceError: no face in any frame.
+        [T,5,2] float64 landmarks in FFHQ order (NaN where no face) and the backend name.
     """
     from tqdm import tqdm
     det = A.build_detector(detector) if isinstance(detector, str) else detector
-    with tqdm(total=len(frames), desc="detect", unit="frame", disable=not progress) as bar:
-        res = A.align_clip(frames, detector=_CountingDetector(det, bar))
-    # Eyes and nose: the points every backend gives (dlib's 5-point model has no mouth corners).
-    found = np.isfinite(res.landmarks[:, :3]).all((1, 2))
-    return res, found
+    found = []
+    with tqdm(desc="detect", unit="frame", disable=not progress) as bar:
+        for part in iter_frames(path, chunk):
+            found.append(A.detect_landmarks(part, det))
+            bar.update(len(part))
+    return np.concatenate(found), getattr(det, "backend", "custom")
+
+
+def track_matrices(landmarks: np.ndarray) -> tuple[Optional[np.ndarray], np.ndarray]:
+    """Frame -> 512 crop transforms of a landmark track, as :func:`vfr_bench.align.align_clip`
+    makes them: NaN frames interpolated, Gaussian smoothing over time (sigma 5), similarity to
+    the FFHQ-512 template.
+
+    Args:
+        landmarks: [T,5,2] from :func:`detect_track`.
+
+    Returns:
+        [T,2,3] matrices (None when no frame has a face) and ``found`` [T] bool: frames where
+        the detector saw a face (eyes and nose: the points every backend gives).
+    """
+    found = np.isfinite(landmarks[:, :3]).all((1, 2))
+    if not found.any():
+        return None, found
+    smoothed = A.smooth_tracks(A.interpolate_missing(landmarks), A.SMOOTH_SIGMA)
+    return A.template_matrices(smoothed, A.FFHQ_512), found
 
 
 def soft_square_mask(size: int = A.FACE_SIZE, feather: int = FEATHER) -> np.ndarray:
@@ -154,29 +217,26 @@ def paste_faces(frames: np.ndarray, faces: np.ndarray, matrices: np.ndarray,
 
 
 # --- restoring ------------------------------------------------------------------------------
-def restore_chunks(method, crops: np.ndarray, meta, chunk: int = CHUNK,
-                   device: torch.device | str = "cpu") -> Iterator[np.ndarray]:
-    """Run ``method.restore`` on consecutive chunks of frames, yielding uint8 results.
+def restore_chunk(method, crops: np.ndarray, meta, device: torch.device | str = "cpu") -> np.ndarray:
+    """One ``method.restore`` call on a chunk of frames.
 
     Args:
         method: a prepared :class:`vfr_bench.interface.VideoRestorer`.
-        crops: [T,h,w,3] uint8 RGB.
+        crops: [t,h,w,3] uint8 RGB.
         meta: the clip's :class:`vfr_bench.interface.ClipMeta` (``gt_size`` = output size).
-        chunk: frames per call; bounds memory, and temporal methods see no context across chunks.
         device: where the method's input goes (the device it was prepared on).
 
-    Yields:
-        [t,H,W,3] uint8 RGB restored frames, t <= chunk, in order.
+    Returns:
+        [t,H,W,3] uint8 RGB restored frames.
     """
     from vfr_bench.datasets.clips import to_tensor
-    for start in range(0, len(crops), chunk):
-        lq = to_tensor(crops[start: start + chunk]).to(device)
-        with torch.no_grad():
-            hq = method.restore(lq, meta)
-        if tuple(hq.shape[-2:]) != tuple(meta.gt_size) or len(hq) != len(lq):
-            raise ValueError(f"{method.method_name} returned {tuple(hq.shape)} for {len(lq)} frames "
-                             f"of size {tuple(meta.gt_size)}")
-        yield hq.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    lq = to_tensor(crops).to(device)
+    with torch.no_grad():
+        hq = method.restore(lq, meta)
+    if tuple(hq.shape[-2:]) != tuple(meta.gt_size) or len(hq) != len(lq):
+        raise ValueError(f"{method.method_name} returned {tuple(hq.shape)} for {len(lq)} frames "
+                         f"of size {tuple(meta.gt_size)}")
+    return hq.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -229,9 +289,13 @@ def frames_dir_for(video: Path) -> Path:
 # --- the whole job ---------------------------------------------------------------------------
 def restore_video(method, src: Path, out: Path, aligned: bool = False, save_frames: bool = False,
                   chunk: int = CHUNK, device: torch.device | str = "cpu", detector="auto",
-                  fps: Optional[float] = None,
-                  feather: int = FEATHER, progress: bool = True) -> RestoreReport:
+                  fps: Optional[float] = None, feather: int = FEATHER,
+                  progress: bool = True) -> RestoreReport:
     """Restore the face in a video or frame folder and write the result.
+
+    Unaligned input is read twice, a chunk at a time: once to detect the landmarks (the
+    temporal smoothing needs the whole track), once to crop, restore, paste and write. Memory
+    holds one chunk of frames and crops, plus the [T,5,2] track.
 
     Args:
         method: a prepared :class:`vfr_bench.interface.VideoRestorer` (``.prepare(device)``).
@@ -239,7 +303,7 @@ def restore_video(method, src: Path, out: Path, aligned: bool = False, save_fram
         out: the mp4 to write.
         aligned: the frames are FFHQ-aligned face crops: restored whole, no detection or paste-back.
         save_frames: also write PNG frames to :func:`frames_dir_for` ``(out)``.
-        chunk: frames per ``restore`` call.
+        chunk: frames per ``restore`` call; temporal methods see no context across chunks.
         device: the device the method was prepared on.
         detector: face detector name or callable (unaligned input only).
         fps: frame rate override (default: the video's; 25 for a folder).
@@ -247,40 +311,44 @@ def restore_video(method, src: Path, out: Path, aligned: bool = False, save_fram
     """
     from tqdm import tqdm
     from vfr_bench.interface import ClipMeta
-    frames, rate = read_input(src, fps)
-    t, h, w = frames.shape[:3]
-    report = RestoreReport(frames=t, size=(h, w), fps=rate, aligned=aligned, video=Path(out),
-                           frames_dir=frames_dir_for(Path(out)) if save_frames else None)
     reason = method.applicable("blind")
     if reason:
         raise ValueError(f"{method.method_name} cannot restore a user's video: {reason}")
-    if aligned:
-        crops, matrices, found = frames, None, np.ones(t, bool)
-    else:
-        try:
-            alignment, found = align_track(frames, detector, progress)
-            crops, matrices, report.backend = alignment.faces, alignment.matrices, alignment.backend
-        except A.NoFaceError:
-            crops, matrices, found = frames[:0], None, np.zeros(t, bool)
-    report.no_face = [int(i) for i in np.flatnonzero(~found)]
-    meta = ClipMeta(clip_id=Path(src).stem, fps=rate, gt_size=crops.shape[1:3] if len(crops) else (h, w))
-    mask = soft_square_mask(crops.shape[1], feather) if matrices is not None else None
-    writer = Mp4Writer(Path(out), rate, (h, w))
+    src, out = Path(src), Path(out)
+    rate = input_fps(src, fps)
+    matrices, found, backend = None, None, "aligned"
+    if not aligned:
+        landmarks, backend = detect_track(src, detector, chunk, progress)
+        matrices, found = track_matrices(landmarks)
+    mask = soft_square_mask(A.FACE_SIZE, feather)
+    report, writer, start = None, None, 0
     try:
-        with tqdm(total=t, desc=f"restore {method.method_name}", unit="frame", disable=not progress) as bar:
-            start = 0
-            restored = restore_chunks(method, crops, meta, chunk, device) if found.any() else iter([frames])
-            for part in restored:
-                n = len(part)
-                if matrices is not None:
-                    sel = slice(start, start + n)
-                    pasted = paste_faces(frames[sel], part, matrices[sel], mask)
-                    part = np.where(found[sel, None, None, None], pasted, frames[sel])
+        with tqdm(total=None if found is None else len(found), desc=f"restore {method.method_name}",
+                  unit="frame", disable=not progress) as bar:
+            for part in iter_frames(src, chunk):
+                n, sel = len(part), slice(start, start + len(part))
+                if report is None:
+                    h, w = part.shape[1:3]
+                    report = RestoreReport(frames=0, size=(h, w), fps=rate, aligned=aligned, backend=backend,
+                                           video=out, frames_dir=frames_dir_for(out) if save_frames else None)
+                    writer = Mp4Writer(out, rate, (h, w))
+                    meta = ClipMeta(clip_id=src.stem, fps=rate,
+                                    gt_size=(h, w) if aligned else (A.FACE_SIZE, A.FACE_SIZE))
+                if aligned:
+                    part = restore_chunk(method, part, meta, device)
+                elif matrices is not None:
+                    faces = restore_chunk(method, A.warp_faces(part, matrices[sel]), meta, device)
+                    pasted = paste_faces(part, faces, matrices[sel], mask)
+                    part = np.where(found[sel, None, None, None], pasted, part)
                 writer.write(part)
                 if save_frames:
                     write_pngs(report.frames_dir, part, start)
                 start += n
                 bar.update(n)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
+    report.frames = start
+    if found is not None:
+        report.no_face = [int(i) for i in np.flatnonzero(~found)]
     return report
