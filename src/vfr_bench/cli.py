@@ -139,6 +139,28 @@ def cmd_leaderboard(a) -> int:
     return 0
 
 
+def cmd_restore(a) -> int:
+    import torch
+    from vfr_bench.methods import build_method
+    from vfr_bench.restore import restore_video
+    device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    method = build_method(a.method, dict(parse_override(s) for s in a.set)).prepare(device)
+    try:
+        r = restore_video(method, Path(a.input), Path(a.output), aligned=a.aligned, save_frames=a.frames,
+                          chunk=a.chunk, device=device, detector=a.detector, fps=a.fps,
+                          progress=not a.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{r.video}: {r.frames} frames {r.size[1]}x{r.size[0]} at {r.fps:g} fps ({a.method} on {device}, "
+          f"{'aligned input' if r.aligned else 'faces: ' + r.backend})")
+    if r.no_face:
+        print(f"{len(r.no_face)} frame(s) without a face passed through unchanged: {r.no_face}")
+    if r.frames_dir:
+        print(f"frames: {r.frames_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vfr-bench", description="Video face restoration benchmark")
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,6 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face detector for unaligned clips without annotation")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_degrade)
+    r = sub.add_parser("restore", help="restore the face in your own video or folder of frames")
+    r.add_argument("--method", required=True, help="method name (see: vfr-bench methods)")
+    r.add_argument("--input", required=True, help="video file or folder of frames")
+    r.add_argument("--output", required=True, help="mp4 to write")
+    r.add_argument("--aligned", action="store_true", help="input is FFHQ-aligned 512 face crops (no detection/paste-back)")
+    r.add_argument("--frames", action="store_true", help="also write PNG frames to OUTPUT_STEM_frames/")
+    r.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method param")
+    r.add_argument("--chunk", type=int, default=20, help="frames per restore call (bounds memory)")
+    r.add_argument("--detector", default="auto", choices=["auto", "retinaface", "mmod", "hog"])
+    r.add_argument("--fps", type=float, default=None, help="frame rate (default: the video's; 25 for frames)")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_restore)
     return p
 
 
