@@ -42,22 +42,26 @@ def test_checkpoint_without_params_ema_is_rejected():
 
 @pytest.mark.slow
 def test_restore_matches_official_pipeline_with_filled_checkpoint():
-    """Strict load of params_ema, resize to 512, [-1,1], net(x, w, adain=True), clamp, back to [0,1]."""
-    net = CodeFormer(**NET_ARGS)
-    sd = fill_state_dict(net.state_dict(), dtype=torch.float32)
+    """Strict load of params_ema, resize to 512, [-1,1], net(x, w, adain=True), clamp, back to [0,1].
+
+    The network itself is checked by test_conformance; here the reference pipeline is
+    written out independently around the loaded network, for the last frame only
+    (the second of two batches of one frame) to keep the test to three forwards.
+    """
+    sd = fill_state_dict(CodeFormer(**NET_ARGS).state_dict(), dtype=torch.float32)
     _weights_file().parent.mkdir(parents=True)
     torch.save({"params_ema": sd}, _weights_file())
     r = build_method("codeformer", {"w": 0.7, "batch_size": 1}).prepare()
+    loaded = r.net.state_dict()
+    assert list(loaded) == list(sd) and all(torch.equal(loaded[k], v) for k, v in sd.items())
+    del sd, loaded
 
     torch.manual_seed(0)
     lq = torch.rand(2, 3, 128, 128)
     pred = r.restore(lq, ClipMeta("clip", 25.0, (512, 512)))
-
-    net.load_state_dict(sd)
-    net.eval()
     with torch.no_grad():
-        x = F.interpolate(lq, size=(512, 512), mode="bilinear", align_corners=False) * 2 - 1
-        ref = (net(x, w=0.7, adain=True)[0].clamp(-1, 1) + 1) / 2
+        x = F.interpolate(lq[1:], size=(512, 512), mode="bilinear", align_corners=False) * 2 - 1
+        ref = (r.net(x, w=0.7, adain=True)[0].clamp(-1, 1) + 1) / 2
     assert pred.shape == (2, 3, 512, 512) and pred.dtype == torch.float32
-    assert torch.allclose(pred, ref, atol=1e-5)
-    assert 0 < float(pred.std())  # the filled network does not collapse to a constant
+    assert torch.allclose(pred[1:], ref, atol=1e-5)
+    assert not torch.allclose(pred[0], pred[1], atol=1e-3)  # frames restored separately, in order
