@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np

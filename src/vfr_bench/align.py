@@ -25,6 +25,8 @@ import numpy as np
 FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
                      [201.26117, 371.41043], [313.08905, 371.15118]])
 FACE_SIZE = 512
+# Paste-back feather in crop px at 512: KEEP/facexlib's w_edge = int(sqrt(512 * 512)) // 20.
+FEATHER = 25
 SMOOTH_SIGMA = 5.0
 # facexlib pastes crops with this grey border (BGR 135,133,132 -> RGB).
 BORDER_RGB = (132, 133, 135)
@@ -133,25 +135,43 @@ def warp_faces(frames: np.ndarray, matrices: np.ndarray, size: int = FACE_SIZE) 
                      for f, m in zip(frames, matrices)])
 
 
-def paste_back(frames: np.ndarray, faces: np.ndarray, matrices: np.ndarray,
-               feather: int = 16) -> np.ndarray:
-    """Paste [T,s,s,3] uint8 crops back into [T,H,W,3] frames with the inverse transforms.
+def soft_square_mask(size: int = FACE_SIZE, feather: int = FEATHER) -> np.ndarray:
+    """[size,size] float32 paste-back weight in [0,1]: 1 inside, 0 on a ``feather``-px rim.
 
-    The crop's square is blended with a mask eroded and blurred by ``feather`` px (scaled by
-    the transform), so its edge does not show.
+    The square is zeroed on a ``2*feather`` border then blurred with a ``2*feather+1`` kernel,
+    so the weight reaches 0 at least ``feather`` px inside the crop's edge.
     """
-    out = []
-    inv = invert_affine(matrices)
-    s = faces.shape[1]
-    for f, face, m in zip(frames, faces, inv):
-        h, w = f.shape[:2]
-        back = cv2.warpAffine(face, m, (w, h), flags=cv2.INTER_LINEAR)
-        mask = cv2.warpAffine(np.ones((s, s), np.float32), m, (w, h), flags=cv2.INTER_LINEAR)
-        k = max(1, int(feather * np.sqrt(abs(np.linalg.det(m[:, :2])))))
-        mask = cv2.erode(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
-        mask = cv2.GaussianBlur(mask, (4 * k + 1, 4 * k + 1), 0)[..., None]
-        out.append(np.clip(np.rint(back * mask + f * (1 - mask)), 0, 255).astype(np.uint8))
-    return np.stack(out)
+    mask = np.zeros((size, size), np.float32)
+    mask[2 * feather: size - 2 * feather, 2 * feather: size - 2 * feather] = 1.0
+    return cv2.GaussianBlur(mask, (2 * feather + 1, 2 * feather + 1), 0) if feather > 0 else mask
+
+
+def paste_back(frames: np.ndarray, faces: np.ndarray, matrices: np.ndarray,
+               mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """Blend restored crops into their frames through the inverse alignment.
+
+    Args:
+        frames: [T,H,W,3] uint8 RGB input frames.
+        faces: [T,s,s,3] uint8 RGB restored crops.
+        matrices: [T,2,3] frame -> crop affine transforms.
+        mask: [s,s] float32 weight in [0,1]; default :func:`soft_square_mask`.
+
+    Returns:
+        [T,H,W,3] uint8: ``round(w * face + (1 - w) * frame)`` with the warped weight ``w``;
+        exactly the input where ``w`` is 0.
+    """
+    h, w = frames.shape[1:3]
+    if mask is None:
+        mask = soft_square_mask(faces.shape[1])
+    out = frames.copy()
+    for t, m in enumerate(invert_affine(matrices)):  # one OpenCV warp per frame
+        back = cv2.warpAffine(faces[t], m, (w, h), flags=cv2.INTER_LINEAR)
+        weight = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
+        inside = weight[..., 0] > 0
+        blend = weight[inside] * back[inside] + (1 - weight[inside]) * frames[t][inside]
+        out[t][inside] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+    return out
 
 
 class Dlib5Detector:

@@ -17,11 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from vfr_bench import provenance
 from vfr_bench import weights as weight_registry
-from vfr_bench.config import as_dict
 from vfr_bench.datasets.splits import Split, load_split
 from vfr_bench.methods import build_method, method_names
 from vfr_bench.metrics import DEFAULT_METRICS, build_metric
@@ -92,16 +89,16 @@ def select_methods(requested: list[str], split: Split, overrides: dict):
     restorers, skipped = [], {}
     for name in names:
         r = build_method(name, overrides if explicit else None)
+        why = r.applicable(split.degradation)  # first: e.g. FLAIR picks its task (and weights) here
+        if why:
+            skipped[name] = f"not applicable to split {split.name}: {why}"
+            continue
         missing = [w for w in r.required_weights() if not weight_registry.is_present(w)]
         if missing:
             msg = "; ".join(weight_registry.missing_message(weight_registry.get(w)) for w in missing)
             if explicit:
                 raise BenchError(f"{name}: {msg}")
             skipped[name] = f"weights missing: {msg}"
-            continue
-        why = r.applicable(split.degradation)
-        if why:
-            skipped[name] = f"not applicable to split {split.name}: {why}"
             continue
         restorers.append(r)
     return restorers, skipped

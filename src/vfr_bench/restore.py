@@ -20,7 +20,6 @@ bit for bit. Frames where the detector found no face are passed through unchange
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -29,10 +28,9 @@ import numpy as np
 import torch
 
 from vfr_bench import align as A
+from vfr_bench.video_io import Mp4Writer
 
-FEATHER = 25  # px at 512: KEEP/facexlib's w_edge = int(sqrt(512 * 512)) // 20
 CHUNK = 20  # frames per restore() call (KEEP's default --max_length)
-CRF = 18  # libx264 quality of the written mp4 (visually near-lossless)
 
 
 @dataclass
@@ -179,43 +177,6 @@ def track_matrices(landmarks: np.ndarray) -> tuple[Optional[np.ndarray], np.ndar
     return A.template_matrices(smoothed, A.FFHQ_512), found
 
 
-def soft_square_mask(size: int = A.FACE_SIZE, feather: int = FEATHER) -> np.ndarray:
-    """[size,size] float32 paste-back weight in [0,1]: 1 inside, 0 on a ``feather``-px rim.
-
-    The square is zeroed on a ``2*feather`` border then blurred with a ``2*feather+1`` kernel,
-    so the weight reaches 0 at least ``feather`` px inside the crop's edge.
-    """
-    mask = np.zeros((size, size), np.float32)
-    mask[2 * feather: size - 2 * feather, 2 * feather: size - 2 * feather] = 1.0
-    return cv2.GaussianBlur(mask, (2 * feather + 1, 2 * feather + 1), 0) if feather > 0 else mask
-
-
-def paste_faces(frames: np.ndarray, faces: np.ndarray, matrices: np.ndarray,
-                mask: np.ndarray) -> np.ndarray:
-    """Blend restored crops into their frames through the inverse alignment.
-
-    Args:
-        frames: [T,H,W,3] uint8 RGB input frames.
-        faces: [T,s,s,3] uint8 RGB restored crops.
-        matrices: [T,2,3] frame -> crop affine transforms.
-        mask: [s,s] float32 weight in [0,1] (:func:`soft_square_mask`).
-
-    Returns:
-        [T,H,W,3] uint8: ``round(w * face + (1 - w) * frame)`` with the warped weight ``w``;
-        exactly the input where ``w`` is 0.
-    """
-    h, w = frames.shape[1:3]
-    out = frames.copy()
-    for t, m in enumerate(A.invert_affine(matrices)):  # one OpenCV warp per frame
-        back = cv2.warpAffine(faces[t], m, (w, h), flags=cv2.INTER_LINEAR)
-        weight = cv2.warpAffine(mask, m, (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)[..., None]
-        inside = weight[..., 0] > 0
-        blend = weight[inside] * back[inside] + (1 - weight[inside]) * frames[t][inside]
-        out[t][inside] = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
-    return out
-
-
 # --- restoring ------------------------------------------------------------------------------
 def restore_chunk(method, crops: np.ndarray, meta, device: torch.device | str = "cpu") -> np.ndarray:
     """One ``method.restore`` call on a chunk of frames.
@@ -240,40 +201,6 @@ def restore_chunk(method, crops: np.ndarray, meta, device: torch.device | str = 
 
 
 # --- writing ---------------------------------------------------------------------------------
-class Mp4Writer:
-    """Streams RGB frames into an H.264 (libx264, yuv420p) mp4 with PyAV.
-
-    yuv420p needs even sizes: an odd width or height is padded by repeating the last
-    column/row (the PNG frames keep the exact size).
-    """
-
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = CRF):
-        import av
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.size = size
-        self.container = av.open(str(self.path), "w", format="mp4")
-        self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        self.stream.height, self.stream.width = (s + s % 2 for s in size)
-        self.stream.pix_fmt = "yuv420p"
-        self.stream.options = {"crf": str(crf)}
-
-    def write(self, frames: np.ndarray) -> None:
-        """Append [t,H,W,3] uint8 RGB frames."""
-        import av
-        h, w = self.size
-        if h % 2 or w % 2:
-            frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-        for f in frames:
-            for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-
-
 def write_pngs(folder: Path, frames: np.ndarray, start: int = 0) -> None:
     """[t,H,W,3] uint8 RGB frames as ``folder/%08d.png`` numbered from ``start``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -289,7 +216,7 @@ def frames_dir_for(video: Path) -> Path:
 # --- the whole job ---------------------------------------------------------------------------
 def restore_video(method, src: Path, out: Path, aligned: bool = False, save_frames: bool = False,
                   chunk: int = CHUNK, device: torch.device | str = "cpu", detector="auto",
-                  fps: Optional[float] = None, feather: int = FEATHER,
+                  fps: Optional[float] = None, feather: int = A.FEATHER,
                   progress: bool = True) -> RestoreReport:
     """Restore the face in a video or frame folder and write the result.
 
@@ -320,7 +247,7 @@ def restore_video(method, src: Path, out: Path, aligned: bool = False, save_fram
     if not aligned:
         landmarks, backend = detect_track(src, detector, chunk, progress)
         matrices, found = track_matrices(landmarks)
-    mask = soft_square_mask(A.FACE_SIZE, feather)
+    mask = A.soft_square_mask(A.FACE_SIZE, feather)
     report, writer, start = None, None, 0
     try:
         with tqdm(total=None if found is None else len(found), desc=f"restore {method.method_name}",
@@ -338,7 +265,7 @@ def restore_video(method, src: Path, out: Path, aligned: bool = False, save_fram
                     part = restore_chunk(method, part, meta, device)
                 elif matrices is not None:
                     faces = restore_chunk(method, A.warp_faces(part, matrices[sel]), meta, device)
-                    pasted = paste_faces(part, faces, matrices[sel], mask)
+                    pasted = A.paste_back(part, faces, matrices[sel], mask)
                     part = np.where(found[sel, None, None, None], pasted, part)
                 writer.write(part)
                 if save_frames:
