@@ -197,3 +197,16 @@ def test_unknown_names_list_valid_ones(args, word, capsys, tmp_path):
     rc = main(argv + args)
     err = capsys.readouterr().err
     assert rc == 2 and "unknown" in err and word in err
+
+
+def test_autocast_option_is_recorded_and_guarded(tmp_path):
+    split = _tiny_split(tmp_path / "tiny", bad=False)
+    rc = run_bench(BenchOptions(methods=["lq-upsample"], split=str(split), out=tmp_path / "res", progress=False,
+                                amp="bf16"), log=lambda *_: None)
+    assert rc == 0
+    rec = json.loads((tmp_path / "res" / "lq-upsample" / "tiny" / "ok-a.json").read_text())
+    assert rec["run"]["amp"] == "bf16" and rec["status"] == "ok"
+    assert "autocast bf16" in pd.read_csv(tmp_path / "res" / "leaderboard.csv").iloc[0]["notes"]
+    from vfr_bench.evaluate import autocast
+    with pytest.raises(ValueError, match="CUDA"):
+        autocast("fp16", torch.device("cpu"))

@@ -48,20 +48,24 @@ def test_shard_sampler_covers_each_item_once_without_padding(monkeypatch):
         assert sorted(seen) == list(range(n))
 
 
-@pytest.mark.parametrize("n_clips", [3, 4])
-def test_two_ranks_equal_one_process(tmp_path, n_clips):
-    g = np.random.default_rng(n_clips)
-    clips = {f"c{i}": (g.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8),
-                       g.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)) for i in range(n_clips)}
-    split = str(make_split(tmp_path / "split", clips))
+@pytest.mark.parametrize("which", ["sample", "even"])
+def test_two_ranks_equal_one_process(tmp_path, which, sample_split):
+    """The sample split (3 clips: odd) and a 4-clip split (even)."""
+    if which == "sample":
+        split, name, ids = "sample", "sample", [c.id for c in sample_split.clips]
+    else:
+        g = np.random.default_rng(4)
+        clips = {f"c{i}": (g.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8),
+                           g.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)) for i in range(4)}
+        split, name, ids = str(make_split(tmp_path / "split", clips)), "tiny", list(clips)
     one, two = tmp_path / "one", tmp_path / "two"
     r1 = _run(split, one)
     r2 = _run(split, two, "--devices", "2", "--strategy", "ddp")
     assert r1.returncode == 0, r1.stderr[-2000:]
     assert r2.returncode == 0, r2.stderr[-2000:]
-    a, b = _clip_values(one, "tiny"), _clip_values(two, "tiny")
-    assert sorted(b) == sorted(clips)  # every clip exactly once (one file per clip id)
-    for cid in clips:
+    a, b = _clip_values(one, name), _clip_values(two, name)
+    assert sorted(b) == sorted(ids)  # every clip exactly once (one file per clip id)
+    for cid in ids:
         for m in ("PSNR", "SSIM"):
             np.testing.assert_allclose(a[cid][m], b[cid][m], rtol=0, atol=1e-6)
     la, lb = pd.read_csv(one / "leaderboard.csv"), pd.read_csv(two / "leaderboard.csv")

@@ -50,6 +50,7 @@ class BenchOptions:
     progress: bool = True
     wandb: str = "auto"      # auto (online if logged in, else offline) | online | offline | off
     previews: int = 2        # clips per run with a side-by-side video and a temporal profile
+    amp: str = "off"         # autocast of the methods' forward passes: off | bf16 | fp16 (CUDA)
 
 
 class BenchError(RuntimeError):
@@ -176,7 +177,8 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
     metrics, unavailable = select_metrics(opts.metrics)
     metric_names = [m.name for m in metrics]
-    notes = "; ".join(f"{k} unavailable: {v}" for k, v in unavailable.items())
+    notes = "; ".join([f"autocast {opts.amp}"] * (opts.amp != "off") +
+                      [f"{k} unavailable: {v}" for k, v in unavailable.items()])
     for k, v in unavailable.items():
         log(f"metric {k} unavailable: {v}")
     csv_path = Path(opts.out) / "leaderboard.csv"
@@ -187,7 +189,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         desc = restorer.describe()
         run_key = {"method": restorer.method_name, "config_sha256": config_sha256(desc),
                    "weights": [[w, provenance.weights_sha256(w)] for w in restorer.required_weights()],
-                   "split": split.name, "split_sha256": split.manifest_sha256}
+                   "split": split.name, "split_sha256": split.manifest_sha256, "amp": opts.amp}
         run_dir = Path(opts.out) / restorer.method_name / split.name
         done = {cid for cid, r in read_records(run_dir).items() if reusable(r, run_key, metric_names)}
         todo = [c for c in split.clips if c.id not in done]
@@ -195,7 +197,8 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             f"{run_dir}, {len(todo)} to run")
         if todo:
             restorer.evaluator = ClipEvaluator([build_metric(n) for n in metric_names], run_dir, run_key,
-                                               split.degradation, [c.id for c in split.clips[:opts.previews]])
+                                               split.degradation, [c.id for c in split.clips[:opts.previews]],
+                                               opts.amp)
             trainer = _trainer(opts)
             t0 = time.perf_counter()
             trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers), verbose=False)

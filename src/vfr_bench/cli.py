@@ -19,7 +19,7 @@ def cmd_bench(a) -> int:
                         accelerator=a.accelerator, strategy=a.strategy,
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
                         overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
-                        wandb="off" if a.no_wandb else a.wandb)
+                        wandb="off" if a.no_wandb else a.wandb, amp=a.amp)
     return run_bench(opts)
 
 
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--wandb", choices=["auto", "online", "offline"], default="auto",
                    help="W&B run per (method, split): auto = online if logged in, else offline (under OUT/wandb)")
     b.add_argument("--no-wandb", action="store_true", help="no W&B run")
+    b.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
+                   help="autocast the methods' forward passes (fp16: CUDA only); recorded in the run key and notes")
     b.set_defaults(func=cmd_bench)
 
     w = sub.add_parser("weights", help="list, locate, verify or download network files")

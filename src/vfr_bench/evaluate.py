@@ -7,6 +7,7 @@ reason; the run goes on.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 from pathlib import Path
@@ -41,6 +42,23 @@ def check_output(pred: torch.Tensor, shape: torch.Size) -> None:
         raise InvalidOutput(f"output range [{lo:.4g}, {hi:.4g}] is outside [0, 1]")
 
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast(amp: str, device: torch.device):
+    """``torch.autocast`` for the method's forward passes (``off``, ``bf16``, ``fp16``).
+
+    Metrics always run in the precision they define; only ``restore`` is autocast.
+    """
+    if amp == "off":
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be off, bf16 or fp16, not {amp!r}")
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 autocast needs a CUDA device; use bf16 on CPU")
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -50,8 +68,9 @@ class ClipEvaluator:
     """Restores a clip with the method, scores it with every metric and writes its record."""
 
     def __init__(self, metrics: Sequence[ClipMetric], run_dir: Path, run_key: dict, degradation: str,
-                 preview_ids: Sequence[str] = ()):
+                 preview_ids: Sequence[str] = (), amp: str = "off"):
         self.metrics = list(metrics)
+        self.amp = amp
         self.preview_ids = set(preview_ids)
         self.run_dir = run_dir
         self.run_key = run_key
@@ -89,7 +108,8 @@ class ClipEvaluator:
             self._setup(gt.device)
             _sync(gt.device)
             t0 = time.perf_counter()
-            pred = restorer.restore(lq, meta)
+            with autocast(self.amp, gt.device):
+                pred = restorer.restore(lq, meta)
             _sync(gt.device)
             t1 = time.perf_counter()
             check_output(pred, gt.shape)
