@@ -33,3 +33,7 @@ test-fast: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
+
+.PHONY: perf-metrics
+perf-metrics: install
+	$(PY) scripts/perf_metrics.py $(ARGS)

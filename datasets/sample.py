@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import torch
 
+from vfr_bench.align import FFHQ_512
 from vfr_bench.datasets import degradations as D
 from vfr_bench.datasets.splits import write_manifest
 
@@ -27,9 +28,6 @@ VERSION = 1
 DEFAULT_SEED = 0
 N_CLIPS, N_FRAMES, FPS, SIZE, SCALE = 3, 24, 25, 512, 4
 
-# FFHQ-512 5-point template (eyes, nose, mouth corners) used by CodeFormer/KEEP/DicFace.
-FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
-                     [201.26117, 371.41043], [313.08905, 371.15118]])
 # Eye centres and nose tip of the astronaut photo (dlib 5-point model, measured once).
 ASTRONAUT_EYES_NOSE = np.array([[203.5, 102.0], [246.5, 104.5], [224.0, 135.0]])
 

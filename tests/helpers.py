@@ -40,3 +40,25 @@ def max_abs(a, b) -> float:
     b = torch.as_tensor(np.asarray(b), dtype=torch.float64)
     assert a.shape == b.shape, f"shape {tuple(a.shape)} != {tuple(b.shape)}"
     return float((a - b).abs().max())
+
+
+def make_split(root: Path, clips: dict, name: str = "tiny", degradation: str = "blind") -> Path:
+    """Write a small split folder for tests.
+
+    Args:
+        clips: clip id -> (lq [T,h,w,3] uint8 RGB, gt [T,H,W,3] uint8 RGB).
+    """
+    import cv2
+    from vfr_bench.datasets.splits import write_manifest
+    entries = []
+    for cid, (lq, gt) in clips.items():
+        for sub, frames in (("lq", lq), ("gt", gt)):
+            d = root / "clips" / cid / sub
+            d.mkdir(parents=True, exist_ok=True)
+            for i, f in enumerate(frames):
+                cv2.imwrite(str(d / f"{i:05d}.png"), cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+        entries.append({"id": cid, "n_frames": len(gt), "fps": 25, "lq": f"clips/{cid}/lq",
+                        "gt": f"clips/{cid}/gt"})
+    write_manifest(root, {"name": name, "version": 1, "seed": 0, "degradation": degradation,
+                          "clips": entries})
+    return root

@@ -51,6 +51,8 @@ class BenchOptions:
     num_workers: int = 0
     overrides: dict = field(default_factory=dict)
     progress: bool = True
+    wandb: str = "auto"      # auto (online if logged in, else offline) | online | offline | off
+    previews: int = 2        # clips per run with a side-by-side video and a temporal profile
 
 
 class BenchError(RuntimeError):
@@ -60,6 +62,16 @@ class BenchError(RuntimeError):
 def _quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A dead DDP rank: Lightning's observer logs it at INFO, then terminates every process. Say it.
+    observer = logging.getLogger("lightning_fabric.strategies.launchers.subprocess_script")
+    if not observer.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(
+            "vfr-bench: error: a DDP rank died: %(message)s\nvfr-bench: finished clips are kept; "
+            "re-run the same command to resume."))
+        observer.addHandler(handler)
+        observer.setLevel(logging.INFO)
+        observer.propagate = False
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
@@ -139,6 +151,17 @@ def _trainer(opts: BenchOptions):
                       inference_mode=True)
 
 
+def launched_rank() -> int:
+    """Global rank of this process when Lightning's DDP launcher started it (0 otherwise).
+
+    Lightning re-runs the command line in each child process, so every rank executes this
+    runner; only rank 0 prints, summarises and writes the leaderboard.
+    """
+    import os
+    return int(os.environ.get("NODE_RANK", 0)) * int(os.environ.get("LOCAL_WORLD_SIZE", 1)) + \
+        int(os.environ.get("LOCAL_RANK", 0))
+
+
 def run_bench(opts: BenchOptions, log=print) -> int:
     """Run the benchmark; returns the process exit code (0 ok, 1 a method failed on every clip).
 
@@ -148,7 +171,10 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     """
     from vfr_bench.datasets.clips import clip_loader
     from vfr_bench.evaluate import ClipEvaluator
+    from vfr_bench.wandb_log import log_run, resolve_mode
     _quiet_lightning()
+    if launched_rank() != 0:
+        log = lambda *a, **k: None  # noqa: E731
     split = load_split(opts.split)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
     metrics, unavailable = select_metrics(opts.metrics)
@@ -157,6 +183,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     for k, v in unavailable.items():
         log(f"metric {k} unavailable: {v}")
     csv_path = Path(opts.out) / "leaderboard.csv"
+    wandb_mode = resolve_mode(opts.wandb)
     status, rank = 0, 0
     board = None
     for restorer in restorers:
@@ -171,13 +198,18 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             f"{run_dir}, {len(todo)} to run")
         if todo:
             restorer.evaluator = ClipEvaluator([build_metric(n) for n in metric_names], run_dir, run_key,
-                                               split.degradation)
+                                               split.degradation, [c.id for c in split.clips[:opts.previews]])
             trainer = _trainer(opts)
             t0 = time.perf_counter()
             trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers), verbose=False)
             rank = trainer.global_rank
             if trainer.world_size > 1:
-                trainer.strategy.barrier("vfr_bench_clips_written")
+                try:
+                    trainer.strategy.barrier("vfr_bench_clips_written")
+                except RuntimeError as e:  # gloo/nccl: a peer died
+                    raise BenchError(f"a DDP rank died before finishing its clips ({str(e).splitlines()[0]}); "
+                                     f"finished clips are kept in {run_dir}; re-run the same command to "
+                                     f"resume") from e
             log(f"{restorer.method_name}: {len(todo)} clips in {time.perf_counter() - t0:.1f}s")
         if rank != 0:
             continue
@@ -190,6 +222,10 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         if row["n_failed"] == row["n_clips"]:
             status = 1
         board = merge_leaderboard(csv_path, row)
+        if wandb_mode:
+            local = log_run(wandb_mode, Path(opts.out), row, run_key, desc, metric_names, records, run_dir, notes)
+            if local:
+                log(f"W&B ({wandb_mode}) run: {local}")
     if rank != 0:
         return status
     for name, why in skipped.items():

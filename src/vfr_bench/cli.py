@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +18,8 @@ def cmd_bench(a) -> int:
     opts = BenchOptions(methods=_csv(a.method), split=a.split, out=Path(a.out), devices=a.devices,
                         accelerator=a.accelerator, strategy=a.strategy,
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
-                        overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress)
+                        overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
+                        wandb="off" if a.no_wandb else a.wandb)
     return run_bench(opts)
 
 
@@ -78,9 +79,85 @@ def cmd_metrics(a) -> int:
 
 
 def cmd_splits(a) -> int:
+    from vfr_bench.datasets.recipes import load_recipe, recipe_names
     from vfr_bench.datasets.splits import built_splits
+    print("recipes (vfr-bench degrade --recipe NAME --src HQ_DIR --out OUT_DIR):")
+    for n in recipe_names():
+        r = load_recipe(n)
+        print(f"  {n:22s} {r.degradation:18s} {r.description}\n  {'':22s} source: {r.source}")
+    print("built splits:")
     for n in built_splits():
-        print(n)
+        print(f"  {n}")
+    return 0
+
+
+def cmd_degrade(a) -> int:
+    from vfr_bench.datasets.build import DegradeError, degrade, verify
+    if a.verify is not None:
+        root = a.out if a.verify is True else a.verify
+        if root is None:
+            print("vfr-bench: error: --verify needs OUT_DIR (or --out)", file=sys.stderr)
+            return 2
+        problems = verify(Path(root))
+        for line in problems:
+            print(f"mismatch: {line}")
+        print(f"{root}: {'ok, every file matches the manifest' if not problems else f'{len(problems)} mismatch(es)'}")
+        return 1 if problems else 0
+    missing = [f"--{k}" for k in ("recipe", "src", "out") if getattr(a, k) is None]
+    if missing:
+        print(f"vfr-bench: error: degrade needs {', '.join(missing)}", file=sys.stderr)
+        return 2
+    try:
+        res = degrade(a.recipe, a.src, Path(a.out), seed=a.seed, workers=a.workers,
+                      overwrite=a.overwrite, progress=not a.no_progress, detector=a.detector)
+    except DegradeError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    m = res.manifest
+    print(f"{res.root}: {len(m['clips'])} clips, {len(m['skipped'])} skipped, seed {m['seed']}")
+    for s in m["skipped"]:
+        print(f"  skipped {s['id']}: {s['reason']}")
+    return 0
+
+
+def cmd_leaderboard(a) -> int:
+    from vfr_bench.leaderboard import build_reports, render, write_plots
+    reports = build_reports(Path(a.results), a.split, seed=a.seed, n_boot=a.n_boot)
+    if not reports:
+        print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
+              file=sys.stderr)
+        return 1
+    text = render(reports, a.format)
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {a.out}")
+    else:
+        print(text)
+    if a.plots:
+        for p in write_plots(reports, Path(a.plots)):
+            print(f"wrote {p}")
+    return 0
+
+
+def cmd_restore(a) -> int:
+    import torch
+    from vfr_bench.methods import build_method
+    from vfr_bench.restore import restore_video
+    device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    method = build_method(a.method, dict(parse_override(s) for s in a.set)).prepare(device)
+    try:
+        r = restore_video(method, Path(a.input), Path(a.output), aligned=a.aligned, save_frames=a.frames,
+                          chunk=a.chunk, device=device, detector=a.detector, fps=a.fps,
+                          progress=not a.no_progress)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{r.video}: {r.frames} frames {r.size[1]}x{r.size[0]} at {r.fps:g} fps ({a.method} on {device}, "
+          f"{'aligned input' if r.aligned else 'faces: ' + r.backend})")
+    if r.no_face:
+        print(f"{len(r.no_face)} frame(s) without a face passed through unchanged: {r.no_face}")
+    if r.frames_dir:
+        print(f"frames: {r.frames_dir}")
     return 0
 
 
@@ -99,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--num-workers", type=int, default=0, help="clip decoding workers")
     b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method param")
     b.add_argument("--no-progress", action="store_true")
+    b.add_argument("--wandb", choices=["auto", "online", "offline"], default="auto",
+                   help="W&B run per (method, split): auto = online if logged in, else offline (under OUT/wandb)")
+    b.add_argument("--no-wandb", action="store_true", help="no W&B run")
     b.set_defaults(func=cmd_bench)
 
     w = sub.add_parser("weights", help="list, locate, verify or download network files")
@@ -107,9 +187,46 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--url", default=None, help="fetch from this URL instead of the registry's")
     w.set_defaults(func=cmd_weights)
 
+    lb = sub.add_parser("leaderboard", help="ranked tables with bootstrap CIs and paired tests")
+    lb.add_argument("--results", default="results", help="results root holding leaderboard.csv")
+    lb.add_argument("--split", default=None)
+    lb.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    lb.add_argument("--out", default=None, help="write to this file instead of stdout")
+    lb.add_argument("--plots", default=None, help="folder for PNG charts")
+    lb.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    lb.add_argument("--n-boot", type=int, default=2000)
+    lb.set_defaults(func=cmd_leaderboard)
+
     sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
     sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)
-    sub.add_parser("splits", help="built splits").set_defaults(func=cmd_splits)
+    sub.add_parser("splits", help="split recipes (with their papers) and built splits").set_defaults(func=cmd_splits)
+
+    d = sub.add_parser("degrade", help="build a degraded split from a recipe and HQ clips")
+    d.add_argument("--recipe", help="recipe name (see: vfr-bench splits) or YAML path")
+    d.add_argument("--src", help="built split name (e.g. sample) or folder of frame folders / videos")
+    d.add_argument("--out", help="output split folder")
+    d.add_argument("--seed", type=int, default=None, help="override the recipe's seed")
+    d.add_argument("--workers", type=int, default=1, help="clip processes (output is identical)")
+    d.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    d.add_argument("--verify", nargs="?", const=True, default=None, metavar="OUT_DIR",
+                   help="re-hash a built split (OUT_DIR or --out) against its manifest")
+    d.add_argument("--detector", default="auto", choices=["auto", "retinaface", "mmod", "hog"],
+                   help="face detector for unaligned clips without annotation")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_degrade)
+    r = sub.add_parser("restore", help="restore the face in your own video or folder of frames")
+    r.add_argument("--method", required=True, help="method name (see: vfr-bench methods)")
+    r.add_argument("--input", required=True, help="video file or folder of frames")
+    r.add_argument("--output", required=True, help="mp4 to write")
+    r.add_argument("--aligned", action="store_true", help="input is FFHQ-aligned 512 face crops (no detection/paste-back)")
+    r.add_argument("--frames", action="store_true", help="also write PNG frames to OUTPUT_STEM_frames/")
+    r.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a method param")
+    r.add_argument("--chunk", type=int, default=20, help="frames per restore call (bounds memory)")
+    r.add_argument("--detector", default="auto", choices=["auto", "retinaface", "mmod", "hog"])
+    r.add_argument("--fps", type=float, default=None, help="frame rate (default: the video's; 25 for frames)")
+    r.add_argument("--no-progress", action="store_true")
+    r.set_defaults(func=cmd_restore)
     return p
 
 

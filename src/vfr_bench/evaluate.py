@@ -1,6 +1,7 @@
 """Scoring one clip inside the Lightning test loop: restore, check, measure, write.
 
-A clip that cannot be read, whose LQ and GT frame counts differ, or whose output
+Previews (side-by-side video, temporal profile) are written for the clips named in
+``preview_ids``. A clip that cannot be read, whose LQ and GT frame counts differ, or whose output
 is malformed (wrong shape, NaN/Inf, outside [0,1]) is recorded as failed with the
 reason; the run goes on.
 """
@@ -16,6 +17,7 @@ import torch
 from vfr_bench import provenance
 from vfr_bench.interface import ClipMeta, VideoRestorer
 from vfr_bench.metrics.base import ClipMetric, MetricContext
+from vfr_bench.previews import write_previews
 from vfr_bench.results import ClipRecord, write_record
 
 RANGE_SLACK = 1e-4  # outputs may overshoot [0,1] by rounding only
@@ -47,8 +49,10 @@ def _sync(device: torch.device) -> None:
 class ClipEvaluator:
     """Restores a clip with the method, scores it with every metric and writes its record."""
 
-    def __init__(self, metrics: Sequence[ClipMetric], run_dir: Path, run_key: dict, degradation: str):
+    def __init__(self, metrics: Sequence[ClipMetric], run_dir: Path, run_key: dict, degradation: str,
+                 preview_ids: Sequence[str] = ()):
         self.metrics = list(metrics)
+        self.preview_ids = set(preview_ids)
         self.run_dir = run_dir
         self.run_key = run_key
         self.degradation = degradation
@@ -97,6 +101,8 @@ class ClipEvaluator:
         except Exception as e:  # one clip failing never stops the run
             tb = traceback.format_exception_only(type(e), e)[-1].strip()
             return self._record(cid, status="failed", error=tb, n_frames=int(lq.shape[0])), None
+        if cid in self.preview_ids:
+            write_previews(self.run_dir, cid, lq, pred, gt, meta.fps)
         metrics = {n: {"value": s.value, "per_frame": s.per_frame, "extra": s.extra} for n, s in scores.items()}
         features = {n: s.features for n, s in scores.items() if s.features is not None}
         rec = self._record(cid, status="ok", metrics=metrics, n_frames=int(pred.shape[0]),

@@ -1,0 +1,92 @@
+"""LPIPS (Zhang et al., CVPR 2018) with the ``lpips`` package, as KEEP, DicFace and FLAIR report it.
+
+``lpips.LPIPS(net='alex')`` (v0.1 linear heads, shipped inside the package) on frames
+scaled to [-1,1], per frame, batched on the metric device; ``LPIPS[vgg]`` uses the VGG16
+trunk. The trunk's ImageNet weights are torchvision's (``alexnet-owt-7be5be79.pth``,
+``vgg16-397923af.pth``) taken from our weights registry: the trunk is built with
+``pnet_rand=True`` (so torchvision never downloads) and its ``features.*`` tensors are
+copied into lpips' slices, every trunk parameter accounted for (strict).
+Range [0, ~1], lower is better; split value: mean over clips of the per-frame mean.
+Official repo: richzhang/PerceptualSimilarity.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from vfr_bench import weights as weight_registry
+from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, frames_chunks
+
+NETS = {"alex": "alexnet", "vgg": "vgg16"}
+
+
+def load_trunk(model: torch.nn.Module, torchvision_sd: dict) -> None:
+    """Copy torchvision ``features.<i>.*`` tensors into lpips' ``net.slice<k>.<i>.*`` (strict both ways)."""
+    trunk = {k: v for k, v in model.net.state_dict().items()}
+    by_index = {}
+    for k in trunk:  # slice3.6.weight -> (features.6.weight)
+        _, idx, param = k.split(".")
+        by_index[f"features.{idx}.{param}"] = k
+    feats = {k: v for k, v in torchvision_sd.items() if k.startswith("features.")}
+    missing = sorted(set(by_index) - set(feats))
+    if missing:
+        raise KeyError(f"backbone file lacks {missing[:4]}... for the lpips trunk")
+    new = {by_index[k]: feats[k] for k in by_index}
+    model.net.load_state_dict(new, strict=True)
+
+
+def build_lpips(net: str = "alex") -> torch.nn.Module:
+    """lpips.LPIPS with the trunk from the weights registry (no torchvision download), eval."""
+    import lpips
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+    sd = torch.load(weight_registry.locate(NETS[net]), map_location="cpu", weights_only=True)
+    load_trunk(model, sd)
+    return model.eval()
+
+
+@torch.no_grad()
+def lpips_frames(model: torch.nn.Module, pred: torch.Tensor, gt: torch.Tensor, chunk: int = 8) -> torch.Tensor:
+    """Per-frame LPIPS.
+
+    Args:
+        pred: [T,3,H,W] float RGB in [0,1].
+        gt: [T,3,H,W] float RGB in [0,1].
+
+    Returns:
+        [T] float (the model's dtype).
+    """
+    dtype = next(model.parameters()).dtype
+    out = [model(pred[s].to(dtype) * 2 - 1, gt[s].to(dtype) * 2 - 1).flatten()  # [0,1] -> [-1,1]
+           for s in frames_chunks(pred.shape[0], chunk)]
+    return torch.cat(out)
+
+
+class LPIPS(ClipMetric):
+    """Mean over frames of LPIPS.
+
+    Args:
+        net: ``alex`` (column ``LPIPS``) or ``vgg`` (column ``LPIPS[vgg]``).
+    """
+    higher_is_better = False
+
+    def __init__(self, net: str = "alex"):
+        if net not in NETS:
+            raise ValueError(f"LPIPS net must be one of {list(NETS)}, got {net!r}")
+        self.net = net
+        self.name = "LPIPS" if net == "alex" else f"LPIPS[{net}]"
+        self.weights = (NETS[net],)
+        self.model = None
+        super().__init__()
+
+    def setup(self, device: torch.device) -> None:
+        if self.model is None:
+            self.model = build_lpips(self.net).to(device)
+
+    def score(self, ctx: MetricContext) -> ClipScore:
+        self.setup(ctx.pred.device)
+        self.model.to(ctx.pred.device)
+        v = lpips_frames(self.model, ctx.pred, ctx.gt)
+        return ClipScore(float(v.double().mean()), v.double().tolist())

@@ -1,0 +1,186 @@
+"""Reading the leaderboard: means with bootstrap confidence intervals and paired tests.
+
+A difference between two methods is only worth printing when it is larger than the
+clip-to-clip noise of the split. For each (split, method, metric) we report the mean
+over clips with a seeded percentile-bootstrap 95% interval over clips, and for each pair
+of methods on the same split a Wilcoxon signed-rank test on their paired clip values.
+Clip values come from the per-clip result files, so they are exactly the numbers the
+leaderboard row averages.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from vfr_bench.results import FRONT, TAIL, read_records
+
+N_BOOT = 2000
+
+
+@dataclass
+class Interval:
+    mean: float
+    low: float
+    high: float
+    n: int
+
+
+def bootstrap_ci(values, seed: int = 0, n_boot: int = N_BOOT, level: float = 0.95) -> Interval:
+    """Mean and percentile-bootstrap interval of ``values`` (resampling clips with replacement).
+
+    Draws ``rng.integers(0, n, (n_boot, n))`` from ``np.random.default_rng(seed)``.
+    """
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, (n_boot, v.size))].mean(1)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return Interval(float(v.mean()), float(lo), float(hi), int(v.size))
+
+
+def wilcoxon_p(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired values; NaN when undefined
+    (fewer than 2 pairs, or every difference zero)."""
+    from scipy.stats import wilcoxon
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if a.size < 2 or np.all(a == b):
+        return math.nan
+    return float(wilcoxon(a, b).pvalue)
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if c not in FRONT and c not in TAIL and df[c].notna().any()]
+
+
+def higher_is_better(name: str) -> Optional[bool]:
+    from vfr_bench.metrics import METRICS, build_metric
+    return build_metric(name).higher_is_better if name in METRICS else None
+
+
+def clip_values(results: Path, row: pd.Series, metric: str) -> dict[str, float]:
+    """clip id -> clip value of ``metric`` for the run behind a leaderboard row."""
+    recs = read_records(Path(results) / row["method"] / row["split"])
+    return {cid: float(r.metrics[metric]["value"]) for cid, r in recs.items()
+            if r.status == "ok" and r.run.get("split_sha256") == row["split_sha256"] and metric in r.metrics
+            and r.metrics[metric]["value"] is not None}
+
+
+@dataclass
+class SplitReport:
+    split: str
+    table: pd.DataFrame          # method x metric -> Interval
+    pairs: pd.DataFrame          # method_a, method_b, metric, mean_diff, p_value, n
+    directions: dict[str, Optional[bool]]
+
+
+def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
+                  n_boot: int = N_BOOT) -> list[SplitReport]:
+    board = pd.read_csv(Path(results) / "leaderboard.csv", dtype={"split_sha256": str, "checkpoint_sha256": str})
+    reports = []
+    for name, part in board.groupby("split", sort=True):
+        if split is not None and name != split:
+            continue
+        metrics = metric_columns(part)
+        values = {(r["method"], m): clip_values(results, r, m) for _, r in part.iterrows() for m in metrics}
+        cells = {r["method"]: {m: bootstrap_ci(list(values[(r["method"], m)].values()), seed, n_boot)
+                               for m in metrics} for _, r in part.iterrows()}
+        dirs = {m: higher_is_better(m) for m in metrics}
+        table = pd.DataFrame.from_dict(cells, orient="index")[metrics] if metrics else pd.DataFrame()
+        if metrics:
+            m0, up = metrics[0], dirs[metrics[0]]
+            table = table.iloc[sorted(range(len(table)), key=lambda i: -table.iloc[i][m0].mean
+                                      if up is not False else table.iloc[i][m0].mean)]
+        rows = []
+        for a, b in itertools.combinations(sorted(part["method"]), 2):
+            for m in metrics:
+                va, vb = values[(a, m)], values[(b, m)]
+                common = sorted(set(va) & set(vb))
+                x, y = [va[c] for c in common], [vb[c] for c in common]
+                diff = float(np.mean(np.subtract(x, y))) if common else math.nan
+                rows.append({"method_a": a, "method_b": b, "metric": m, "mean_diff": diff,
+                             "p_value": wilcoxon_p(x, y), "n": len(common)})
+        reports.append(SplitReport(name, table, pd.DataFrame(rows), dirs))
+    return reports
+
+
+def _arrow(up: Optional[bool]) -> str:
+    return {True: "↑", False: "↓"}.get(up, "")
+
+
+def _cell(iv: Interval) -> str:
+    return "n/a" if iv.n == 0 else f"{iv.mean:.4f} [{iv.low:.4f}, {iv.high:.4f}]"
+
+
+def render(reports: list[SplitReport], fmt: str = "md") -> str:
+    """The reports as markdown, HTML or CSV (CSV: one row per split/method/metric)."""
+    if fmt == "csv":
+        rows = [{"split": r.split, "method": meth, "metric": m, "mean": iv.mean, "ci_low": iv.low,
+                 "ci_high": iv.high, "n_clips": iv.n, "higher_is_better": r.directions[m]}
+                for r in reports for meth, row in r.table.iterrows() for m, iv in row.items()]
+        return pd.DataFrame(rows).to_csv(index=False)
+    out = []
+    for r in reports:
+        shown = r.table.apply(lambda col: col.map(_cell))
+        shown.columns = [f"{m} {_arrow(r.directions[m])}" for m in r.table.columns]
+        shown.index.name = "method"
+        title = f"split {r.split}: mean over clips [95% bootstrap CI]"
+        pairs = r.pairs.copy()
+        if fmt == "html":
+            out.append(f"<h2>{title}</h2>\n" + shown.to_html() +
+                       "\n<h3>paired Wilcoxon signed-rank tests over clips</h3>\n" + pairs.to_html(index=False))
+        else:
+            out.append(f"## {title}\n\n" + shown.to_markdown() +
+                       ("\n\nPaired Wilcoxon signed-rank tests over clips (p < 0.05: the difference is "
+                        "unlikely to be clip noise):\n\n" + pairs.to_markdown(index=False, floatfmt=".4g")
+                        if len(pairs) else ""))
+    return "\n\n".join(out) + "\n"
+
+
+def write_plots(reports: list[SplitReport], folder: Path) -> list[Path]:
+    """Per-metric bar charts with CIs per split, and a quality-vs-temporal-stability scatter
+    (LPIPS vs TLME when both exist, else the first two metrics)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for r in reports:
+        for m in r.table.columns:
+            ivs = r.table[m]
+            fig, ax = plt.subplots(figsize=(max(3, 1 + 0.8 * len(ivs)), 3))
+            means = [iv.mean for iv in ivs]
+            err = np.array([[iv.mean - iv.low for iv in ivs], [iv.high - iv.mean for iv in ivs]])
+            ax.bar(range(len(ivs)), means, yerr=err, capsize=4)
+            ax.set_xticks(range(len(ivs)), list(r.table.index), rotation=30, ha="right")
+            ax.set_title(f"{m} {_arrow(r.directions[m])} on {r.split}")
+            fig.tight_layout()
+            p = folder / f"{r.split}_{m.replace('[', '_').replace(']', '')}.png"
+            fig.savefig(p, dpi=100)
+            plt.close(fig)
+            written.append(p)
+        cols = list(r.table.columns)
+        pair = ("LPIPS", "TLME[dlib68]") if {"LPIPS", "TLME[dlib68]"} <= set(cols) else tuple(cols[:2])
+        if len(pair) == 2:
+            fig, ax = plt.subplots(figsize=(4, 4))
+            for meth, row in r.table.iterrows():
+                ax.scatter(row[pair[0]].mean, row[pair[1]].mean)
+                ax.annotate(meth, (row[pair[0]].mean, row[pair[1]].mean))
+            ax.set_xlabel(f"{pair[0]} {_arrow(r.directions[pair[0]])}")
+            ax.set_ylabel(f"{pair[1]} {_arrow(r.directions[pair[1]])}")
+            ax.set_title(f"{r.split}")
+            fig.tight_layout()
+            p = folder / f"{r.split}_scatter.png"
+            fig.savefig(p, dpi=100)
+            plt.close(fig)
+            written.append(p)
+    return written

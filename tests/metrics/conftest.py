@@ -1,0 +1,32 @@
+"""Shared metric-test fixtures: the sample split built once per session, short clips of it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+N_FRAMES = 6  # frames per test clip: enough for std/temporal metrics, cheap for dlib
+
+
+@pytest.fixture(scope="session")
+def sample_split(tmp_path_factory):
+    """The embedded sample split, built once into a session folder (independent of VFR_BENCH_HOME)."""
+    from vfr_bench.datasets.sample import build_sample
+    from vfr_bench.datasets.splits import read_split
+    return read_split(build_sample(tmp_path_factory.mktemp("sample_split") / "sample"))
+
+
+@pytest.fixture(scope="session")
+def sample_gt(sample_split) -> torch.Tensor:
+    """[6,3,512,512] float32 in [0,1]: the first frames of the first sample clip's GT."""
+    from vfr_bench.datasets.clips import read_frames, to_tensor
+    return to_tensor(read_frames(sample_split.clips[0].gt)[:N_FRAMES])
+
+
+@pytest.fixture(scope="session")
+def sample_lq_up(sample_split, sample_gt) -> torch.Tensor:
+    """The matching LQ frames bicubically upsampled to the GT size (the lq-upsample baseline)."""
+    from vfr_bench.datasets.clips import read_frames, to_tensor
+    lq = to_tensor(read_frames(sample_split.clips[0].lq)[:N_FRAMES])
+    return torch.nn.functional.interpolate(lq, size=sample_gt.shape[-2:], mode="bicubic",
+                                           align_corners=False).clamp(0, 1)

@@ -1,0 +1,87 @@
+"""IDS / sigma_IDS: self-similarity 1 for both backends; dlib ranks another person below a
+degraded copy; our IR-SE50 equals facexlib's network; the template warp equals cv2's."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vfr_bench import paths
+from vfr_bench.metrics import build_metric
+from vfr_bench.metrics.arcface_arch import ArcFaceIRSE50
+from vfr_bench.metrics.base import MetricContext
+from vfr_bench.metrics.identity import load_arcface, template_to_arcface, warp_affine
+
+
+def test_ids_dlib_of_a_clip_with_itself_is_one(sample_gt):
+    ctx = MetricContext(sample_gt, sample_gt.clone())
+    s = build_metric("IDS[dlib]").score(ctx)
+    assert s.value == pytest.approx(1.0, abs=1e-5)
+    assert s.extra["frames_no_face"] == 0 and len(s.per_frame) == len(sample_gt)
+    assert build_metric("sigma_IDS[dlib]").score(ctx).value == pytest.approx(0.0, abs=1e-3)  # x1e-2
+    # the embeddings reuse the dlib68 landmarks of the same context (no second pass)
+    assert "landmarks[dlib68,template]:pred" in ctx._cache
+
+
+def test_ids_dlib_other_person_below_degraded_self(sample_gt, conformance_dir):
+    """GT vs another real face (the conformance input clip) scores lower than GT vs its own x4-degraded copy."""
+    path = conformance_dir / "input_clip.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} absent")
+    with np.load(path) as z:
+        other = torch.from_numpy(z["frames"]).permute(0, 3, 1, 2).float() / 255.0
+    n = min(len(other), len(sample_gt))
+    gt = sample_gt[:n]
+    small = torch.nn.functional.interpolate(gt, scale_factor=0.25, mode="bicubic", antialias=True)
+    degraded = torch.nn.functional.interpolate(small, size=gt.shape[-2:], mode="bicubic").clamp(0, 1)
+    m = build_metric("IDS[dlib]")
+    own = m.score(MetricContext(degraded, gt)).value
+    foreign = m.score(MetricContext(other[:n], gt)).value
+    assert foreign < own, (foreign, own)
+
+
+def test_arcface_arch_equals_facexlib_network():
+    """Same keys (and order) as facexlib's Backbone(50, 0.6, 'ir_se'), same output with the same weights."""
+    from facexlib.recognition.arcface_arch import Backbone
+    ref, ours = Backbone(50, 0.6, "ir_se").eval(), ArcFaceIRSE50().eval()
+    assert [(k, v.shape) for k, v in ref.state_dict().items()] == \
+        [(k, v.shape) for k, v in ours.state_dict().items()]
+    torch.manual_seed(0)
+    sd = ArcFaceIRSE50().state_dict()  # random init (running stats at identity)
+    ref.load_state_dict(sd, strict=True)
+    ours.load_state_dict(sd, strict=True)
+    x = torch.rand(1, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref(x), atol=1e-6)
+
+
+def test_template_warp_matches_cv2():
+    img = np.random.default_rng(0).uniform(0, 1, size=(512, 512, 3)).astype(np.float32)
+    img = cv2.GaussianBlur(img, (0, 0), 3)  # smooth, so rounding of sample positions does not matter
+    m = template_to_arcface(512, 512)
+    ref = cv2.warpAffine(img, m, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    ours = warp_affine(torch.from_numpy(img).permute(2, 0, 1)[None], m, 112)[0].permute(1, 2, 0).numpy()
+    assert np.abs(ours - ref).max() < 2e-3
+
+
+def test_ids_arcface_with_test_written_weights(sample_gt):
+    """A random-weight IR-SE50 file written by the test: the metric loads it and IDS(clip, clip) = 1."""
+    m = build_metric("IDS[arcface]")
+    assert "recognition_arcface_ir_se50.pth" in m.unavailable_reason()
+    wdir = paths.weights_dir()
+    wdir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    torch.save(ArcFaceIRSE50().state_dict(), wdir / "recognition_arcface_ir_se50.pth")
+    load_arcface.cache_clear()
+    try:
+        assert m.unavailable_reason() is None
+        clip = sample_gt[:2]  # IR-SE50 costs ~2 s a frame on a busy 2-core CPU
+        ctx = MetricContext(clip, clip.clone())
+        s = m.score(ctx)
+        assert s.value == pytest.approx(1.0, abs=1e-5)
+        assert build_metric("sigma_IDS[arcface]").score(ctx).value < 1e-3  # shares ctx's embeddings
+        other = m.score(MetricContext(torch.flip(clip[:1], dims=[-1, -2]), clip[:1])).value
+        assert other < 1.0 - 1e-4  # a different input gives a different embedding
+    finally:
+        load_arcface.cache_clear()
