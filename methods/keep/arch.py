@@ -21,6 +21,7 @@ The output depends on flow, Kalman filter and transformer only through the discr
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
@@ -126,11 +127,13 @@ class KEEP(nn.Module):
             s: FuseSFTBlock(FEATURE_CHANNELS[s], FEATURE_CHANNELS[s]) for s in self.connect_list})
 
     # ------------------------------------------------------------------ pieces
-    def get_flow(self, x: Tensor, trace: Optional[KeepTrace] = None) -> Tensor:
+    def get_flow(self, x: Tensor, trace: Optional[KeepTrace] = None,
+                 max_batch_frames: Optional[int] = None) -> Tensor:
         """Backward flow of every consecutive pair (img0 = frame k+1, img1 = frame k).
 
         Args:
             x: [B,T,3,H,W] in [-1,1].
+            max_batch_frames: pairs per GMFlow call (memory only; None = all at once).
 
         Returns:
             [B,T-1,2,H,W] flow in pixels: frame k sampled at p + flow(p) aligns with frame k+1.
@@ -138,7 +141,10 @@ class KEEP(nn.Module):
         b, t, c, h, w = x.shape
         later = x[:, 1:].reshape(-1, c, h, w)
         earlier = x[:, :-1].reshape(-1, c, h, w)
-        result = self.flownet.estimate(later, earlier)
+        n = later.shape[0] if max_batch_frames is None else max_batch_frames
+        parts = [self.flownet.estimate(a, e) for a, e in zip(later.split(n), earlier.split(n))]
+        result = GMFlowResult(*(torch.cat([getattr(p, f.name) for p in parts])
+                                for f in dataclasses.fields(GMFlowResult)))
         if trace is not None:
             trace.flow = result
         return result.flow.view(b, t - 1, 2, h, w)
@@ -163,7 +169,8 @@ class KEEP(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def run(self, x: Tensor, need_upscale: bool = False, flows: Optional[Tensor] = None,
-            forced_code_idx: Optional[Tensor] = None, trace: Optional[KeepTrace] = None) -> Tensor:
+            forced_code_idx: Optional[Tensor] = None, trace: Optional[KeepTrace] = None,
+            max_batch_frames: Optional[int] = None) -> Tensor:
         """Restore one chunk; optionally inject flow / codes and record intermediates.
 
         Args:
@@ -173,6 +180,8 @@ class KEEP(nn.Module):
             flows: [B,T-1,2,H,W] flow to use instead of running GMFlow (teacher forcing).
             forced_code_idx: [B,T,256] int64 codes to decode instead of the predicted ones.
             trace: filled with intermediates when given.
+            max_batch_frames: frames (flow pairs) per LQ-encoder / GMFlow call; memory only,
+                the result does not depend on it (None = the whole chunk at once, as official).
 
         Returns:
             [B,T,3,H,W] restored frames, nominally [-1,1], not clamped.
@@ -185,10 +194,14 @@ class KEEP(nn.Module):
                               align_corners=False).unflatten(0, (b, t))
         _, _, c, h, w = x.shape
         if flows is None:
-            flows = self.get_flow(x, trace)
+            flows = self.get_flow(x, trace, max_batch_frames)
 
         skip_blocks = {ENCODER_SKIP_BLOCK[s]: s for s in self.connect_list}
-        lq_latent, feats = self.encoder(x.reshape(b * t, c, h, w), keep=skip_blocks)
+        encoded = [self.encoder(part, keep=skip_blocks)
+                   for part in x.reshape(b * t, c, h, w).split(max_batch_frames or b * t)]
+        lq_latent = torch.cat([e[0] for e in encoded])
+        feats = {i: torch.cat([e[1][i] for e in encoded]) for i in skip_blocks}
+        del encoded
         enc_feats = {s: feats[i].unflatten(0, (b, t)) for i, s in skip_blocks.items()}
         z_codes = lq_latent.unflatten(0, (b, t))  # [B,T,256,16,16]
         tokens = self.kalman_filter.uncertainty_tokens(z_codes)
@@ -246,15 +259,16 @@ class KEEP(nn.Module):
         sizes = dict.fromkeys(self.connect_list + self.cross_fuse_list)
         return {GENERATOR_FUSE_BLOCK[s]: hook(s) for s in sizes}
 
-    def forward(self, x: Tensor, need_upscale: bool = False) -> Tensor:
+    def forward(self, x: Tensor, need_upscale: bool = False, max_batch_frames: Optional[int] = None) -> Tensor:
         """Restore one chunk of frames.
 
         Args:
             x: [B,T,3,512,512] float RGB in [-1,1], T >= 2 (B = 1 in the official pipeline).
             need_upscale: upsample x4 bilinearly first (official default True; the official
                 inference script and this benchmark pass False).
+            max_batch_frames: frames per LQ-encoder / GMFlow call (memory only).
 
         Returns:
             [B,T,3,512,512], nominally [-1,1], not clamped.
         """
-        return self.run(x, need_upscale=need_upscale)
+        return self.run(x, need_upscale=need_upscale, max_batch_frames=max_batch_frames)

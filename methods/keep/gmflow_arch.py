@@ -321,7 +321,7 @@ class GMFlow(nn.Module):
         """Flow from img0 to img1 with intermediates.
 
         Args:
-            img0, img1: [B,3,H,W] float RGB in [0,255], H and W multiples of 16 * attn_splits... (512 in KEEP).
+            img0, img1: [B,3,H,W] float RGB in [0,255]; H and W multiples of 8 * attn_splits (512 in KEEP).
         """
         mean = torch.tensor(IMAGENET_MEAN, dtype=img0.dtype, device=img0.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, dtype=img0.dtype, device=img0.device).view(1, 3, 1, 1)
