@@ -38,3 +38,10 @@ def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     assert "make install" in ci and "make test" in ci
     assert "make test" in readme and "make bench" in readme
+
+
+def test_setup_cfg_lists_each_package_once():
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    listed = cfg["options"]["packages"].split()
+    assert len(listed) == len(set(listed)), sorted(p for p in listed if listed.count(p) > 1)
