@@ -13,13 +13,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vfr_bench.datasets.splits import ClipEntry, frame_files
 
 
-def read_frames(folder) -> np.ndarray:
-    """[T,H,W,3] uint8 RGB from a folder of PNG/JPG frames (sorted by name).
+def read_frames(folder, limit: int | None = None) -> np.ndarray:
+    """[T,H,W,3] uint8 RGB from a folder of PNG/JPG frames (sorted by name), the first ``limit``.
 
     Raises:
         ValueError: empty folder, unreadable frame, or frames of mixed sizes.
     """
-    files = frame_files(folder)
+    files = frame_files(folder)[:limit]
     if not files:
         raise ValueError(f"no frames in {folder}")
     frames = []
@@ -44,8 +44,9 @@ class ClipDataset(Dataset):
     the run records it as failed and goes on.
     """
 
-    def __init__(self, clips: Sequence[ClipEntry]):
+    def __init__(self, clips: Sequence[ClipEntry], max_frames: int | None = None):
         self.clips = list(clips)
+        self.max_frames = max_frames
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -53,10 +54,11 @@ class ClipDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         c = self.clips[i]
         try:
-            item = {"clip_id": c.id, "fps": c.fps, "lq": to_tensor(read_frames(c.lq)),
-                    "gt": to_tensor(read_frames(c.gt))}
+            n = self.max_frames
+            item = {"clip_id": c.id, "fps": c.fps, "lq": to_tensor(read_frames(c.lq, n)),
+                    "gt": to_tensor(read_frames(c.gt, n))}
             if c.mask is not None:
-                item["mask"] = to_tensor(read_frames(c.mask)[..., :1])
+                item["mask"] = to_tensor(read_frames(c.mask, n)[..., :1])
         except Exception as e:  # recorded per clip by the evaluator
             return {"clip_id": c.id, "error": f"cannot read clip: {e}"}
         return item
@@ -85,8 +87,8 @@ class ShardSampler(Sampler[int]):
         return max(0, math.ceil((self.n - rank) / world))
 
 
-def clip_loader(clips: Sequence[ClipEntry], num_workers: int = 0) -> DataLoader:
+def clip_loader(clips: Sequence[ClipEntry], num_workers: int = 0, max_frames: int | None = None) -> DataLoader:
     """One clip per step (``batch_size=None``), sharded by :class:`ShardSampler`."""
-    ds = ClipDataset(clips)
+    ds = ClipDataset(clips, max_frames)
     return DataLoader(ds, batch_size=None, sampler=ShardSampler(len(ds)), num_workers=num_workers,
                       persistent_workers=False)

@@ -6,6 +6,7 @@ sharded over ranks), then summarise every clip file into one leaderboard row.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ from vfr_bench.datasets.splits import Split, load_split
 from vfr_bench.methods import build_method, method_names
 from vfr_bench.metrics import DEFAULT_METRICS, build_metric
 from vfr_bench.metrics.base import ClipMetric, ClipScore
+from vfr_bench.registry import unknown
 from vfr_bench.results import (ClipRecord, format_table, merge_leaderboard, read_features, read_records,
                                reusable)
 
@@ -51,6 +53,8 @@ class BenchOptions:
     wandb: str = "auto"      # auto (online if logged in, else offline) | online | offline | off
     previews: int = 2        # clips per run with a side-by-side video and a temporal profile
     amp: str = "off"         # autocast of the methods' forward passes: off | bf16 | fp16 (CUDA)
+    clips: Optional[list[str]] = None   # a subset of the split's clips (smoke runs)
+    max_frames: Optional[int] = None    # only the first N frames of each clip (smoke runs)
 
 
 class BenchError(RuntimeError):
@@ -149,6 +153,17 @@ def _trainer(opts: BenchOptions):
                       inference_mode=True)
 
 
+def subset(split: Split, clip_ids: Optional[list[str]]) -> Split:
+    """The split restricted to ``clip_ids`` (all clips when None); unknown ids list the valid ones."""
+    if clip_ids is None:
+        return split
+    known = {c.id for c in split.clips}
+    for cid in clip_ids:
+        if cid not in known:
+            raise unknown("clip", cid, known)
+    return dataclasses.replace(split, clips=tuple(c for c in split.clips if c.id in set(clip_ids)))
+
+
 def launched_rank() -> int:
     """Global rank of this process when Lightning's DDP launcher started it (0 otherwise).
 
@@ -173,11 +188,13 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     _quiet_lightning()
     if launched_rank() != 0:
         log = lambda *a, **k: None  # noqa: E731
-    split = load_split(opts.split)
+    split = subset(load_split(opts.split), opts.clips)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
     metrics, unavailable = select_metrics(opts.metrics)
     metric_names = [m.name for m in metrics]
-    notes = "; ".join([f"autocast {opts.amp}"] * (opts.amp != "off") +
+    trimmed = [f"subset: {len(split.clips)} clips"] * (opts.clips is not None) + \
+        [f"subset: first {opts.max_frames} frames"] * (opts.max_frames is not None)
+    notes = "; ".join(trimmed + [f"autocast {opts.amp}"] * (opts.amp != "off") +
                       [f"{k} unavailable: {v}" for k, v in unavailable.items()])
     for k, v in unavailable.items():
         log(f"metric {k} unavailable: {v}")
@@ -189,7 +206,8 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         desc = restorer.describe()
         run_key = {"method": restorer.method_name, "config_sha256": config_sha256(desc),
                    "weights": [[w, provenance.weights_sha256(w)] for w in restorer.required_weights()],
-                   "split": split.name, "split_sha256": split.manifest_sha256, "amp": opts.amp}
+                   "split": split.name, "split_sha256": split.manifest_sha256, "amp": opts.amp,
+                   "max_frames": opts.max_frames}
         run_dir = Path(opts.out) / restorer.method_name / split.name
         done = {cid for cid, r in read_records(run_dir).items() if reusable(r, run_key, metric_names)}
         todo = [c for c in split.clips if c.id not in done]
@@ -201,7 +219,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
                                                opts.amp)
             trainer = _trainer(opts)
             t0 = time.perf_counter()
-            trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers), verbose=False)
+            trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers, opts.max_frames), verbose=False)
             rank = trainer.global_rank
             if trainer.world_size > 1:
                 try:

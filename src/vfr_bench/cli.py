@@ -19,7 +19,8 @@ def cmd_bench(a) -> int:
                         accelerator=a.accelerator, strategy=a.strategy,
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
                         overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
-                        wandb="off" if a.no_wandb else a.wandb, amp=a.amp)
+                        wandb="off" if a.no_wandb else a.wandb, amp=a.amp,
+                        clips=_csv(a.clips) if a.clips else None, max_frames=a.max_frames)
     return run_bench(opts)
 
 
@@ -179,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--wandb", choices=["auto", "online", "offline"], default="auto",
                    help="W&B run per (method, split): auto = online if logged in, else offline (under OUT/wandb)")
     b.add_argument("--no-wandb", action="store_true", help="no W&B run")
+    b.add_argument("--clips", default=None, help="ID[,ID...]: only these clips (a smoke run; noted in the row)")
+    b.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip (smoke run)")
     b.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
                    help="autocast the methods' forward passes (fp16: CUDA only); recorded in the run key and notes")
     b.set_defaults(func=cmd_bench)
