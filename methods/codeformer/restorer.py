@@ -56,14 +56,8 @@ class CodeFormerRestorer(VideoRestorer):
             MissingWeightsError: codeformer.pth is not in the weights folder.
             KeyError: the file has no `params_ema` entry (not the official checkpoint).
         """
-        path = weight_registry.locate("codeformer")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "params_ema" not in ckpt:
-            keys = list(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
-            raise KeyError(f"{path}: no 'params_ema' entry (found {keys}); expected the official "
-                           f"CodeFormer release, see: vfr-bench weights list")
         net = CodeFormer(**NET_ARGS)
-        net.load_state_dict(ckpt["params_ema"], strict=True)
+        net.load_state_dict(weight_registry.load_entry("codeformer", "params_ema"), strict=True)
         self.net = net.eval()
 
     @torch.no_grad()

@@ -78,14 +78,8 @@ class DicFaceRestorer(VideoRestorer):
             MissingWeightsError: the checkpoint is not in the weights folder.
             KeyError: the file has no ``params_ema`` entry (not an official checkpoint).
         """
-        path = weight_registry.locate(self.config.weights)
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "params_ema" not in ckpt:
-            keys = list(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
-            raise KeyError(f"{path}: no 'params_ema' entry (found {keys}); expected the official "
-                           f"DicFace release, see: vfr-bench weights list")
         net = DicFace()
-        net.load_state_dict(ckpt["params_ema"], strict=True)
+        net.load_state_dict(weight_registry.load_entry(self.config.weights, "params_ema"), strict=True)
         self.net = net.eval()
 
     @torch.no_grad()

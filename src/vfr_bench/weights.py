@@ -208,6 +208,24 @@ def verify(name: str) -> str:
     return digest
 
 
+def load_entry(name: str, key: str = "params_ema") -> dict:
+    """``torch.load`` a registered checkpoint (CPU, tensors only) and return its ``key`` entry,
+    as basicsr-trained releases store their EMA weights under ``params_ema``.
+
+    Raises:
+        MissingWeightsError: the file is absent.
+        KeyError: the file has no ``key`` entry (not the official release); names file and keys found.
+    """
+    import torch
+    path = locate(name)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or key not in ckpt:
+        found = list(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise KeyError(f"{path}: no '{key}' entry (found {found}); expected the official "
+                       f"{get(name).filename}, see: vfr-bench weights list")
+    return ckpt[key]
+
+
 def fetch(name: str, url: Optional[str] = None, timeout: float = 30.0,
           progress: Optional[Callable[[int, Optional[int]], None]] = None) -> Path:
     """Download a registered file with partial-file resume, hash check and atomic rename.
