@@ -14,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
 from vfr_bench.interface import ClipMeta, VideoRestorer
+from vfr_bench.methods.face_frames import FACE_SIZE, face_input, face_output
 
 from .arch import CodeFormer
 
-FACE_SIZE = 512
 # inference_codeformer.py builds the network with exactly these arguments.
 NET_ARGS = dict(dim_embd=512, codebook_size=1024, n_head=8, n_layers=9,
                 connect_list=["32", "64", "128", "256"])
@@ -71,14 +70,7 @@ class CodeFormerRestorer(VideoRestorer):
         Returns:
             [T,3,H,W] float32 RGB in [0,1].
         """
-        dtype = next(self.net.parameters()).dtype
-        x = lq.to(dtype)
-        if tuple(x.shape[-2:]) != (FACE_SIZE, FACE_SIZE):  # cv2.resize INTER_LINEAR equivalent
-            x = F.interpolate(x, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
-        x = x * 2 - 1  # [0,1] -> [-1,1]
+        x = face_input(lq, next(self.net.parameters()).dtype, FACE_SIZE)
         out = torch.cat([self.net(chunk, w=self.config.w, adain=self.config.adain)[0]
                          for chunk in x.split(self.config.batch_size)])
-        out = (out.clamp(-1, 1) + 1) / 2  # [-1,1] -> [0,1]
-        if tuple(out.shape[-2:]) != tuple(meta.gt_size):
-            out = F.interpolate(out, size=meta.gt_size, mode="bilinear", align_corners=False)
-        return out.float().clamp(0, 1)
+        return face_output(out, meta.gt_size)

@@ -17,15 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
 from vfr_bench.interface import ClipMeta, VideoRestorer
+from vfr_bench.methods.face_frames import FACE_SIZE, face_input, face_output
 
 from .arch import DicFace
 from .inference import WindowSettings, restore_cached, restore_naive
 
-FACE_SIZE = 512
 PATHS = ("cached", "naive")
 
 
@@ -93,14 +92,8 @@ class DicFaceRestorer(VideoRestorer):
         Returns:
             [T,3,H,W] float32 RGB in [0,1].
         """
-        dtype = next(self.net.parameters()).dtype
-        x = lq.to(dtype)
-        if tuple(x.shape[-2:]) != (FACE_SIZE, FACE_SIZE):  # cv2.resize INTER_LINEAR equivalent
-            x = F.interpolate(x, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
-        x = x * 2 - 1  # [0,1] -> [-1,1]
+        x = face_input(lq, next(self.net.parameters()).dtype, FACE_SIZE)
         run = restore_cached if self.config.path == "cached" else restore_naive
         out = run(self.net, x, self.config.settings(), clip_id=meta.clip_id)
-        out = (out.clamp(-1, 1) + 1) / 2  # [-1,1] -> [0,1]
-        if tuple(out.shape[-2:]) != tuple(meta.gt_size):
-            out = F.interpolate(out, size=meta.gt_size, mode="bilinear", align_corners=False)
+        return face_output(out, meta.gt_size)
         return out.float().clamp(0, 1)

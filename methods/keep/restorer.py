@@ -16,15 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
 from vfr_bench.interface import ClipMeta, VideoRestorer
+from vfr_bench.methods.face_frames import FACE_SIZE, resize_frames
 
 from .arch import KEEP
 from .chunking import restore_in_chunks
 
-FACE_SIZE = 512
 # inference_keep.py builds the network with exactly these arguments (defaults otherwise).
 NET_ARGS = dict(img_size=512, emb_dim=256, dim_embd=512, n_head=8, n_layers=9, codebook_size=1024,
                 connect_list=["16", "32", "64"], kalman_attn_head_dim=48, num_uncertainty_layers=3,
@@ -93,10 +92,7 @@ class KeepRestorer(VideoRestorer):
         """
         if self.config.max_length < 1:
             raise ValueError(f"keep: max_length must be >= 1 (got {self.config.max_length})")
-        dtype = next(self.net.parameters()).dtype
-        x = lq.to(dtype)
-        if tuple(x.shape[-2:]) != (FACE_SIZE, FACE_SIZE):  # cv2.resize INTER_LINEAR equivalent
-            x = F.interpolate(x, size=(FACE_SIZE, FACE_SIZE), mode="bilinear", align_corners=False)
+        x = resize_frames(lq.to(next(self.net.parameters()).dtype), FACE_SIZE)
         gray = is_gray(x)
         x = x * 2 - 1  # [0,1] -> [-1,1]
         out = restore_in_chunks(x, lambda chunk: self.net(chunk, need_upscale=False), self.config.max_length)
@@ -109,6 +105,4 @@ class KeepRestorer(VideoRestorer):
             if self.config.round_to_8bit:  # the official float gray image is saved as 8-bit
                 luma = torch.round(luma * 255) / 255
             out[gray] = luma.expand(-1, 3, -1, -1)
-        if tuple(out.shape[-2:]) != tuple(meta.gt_size):
-            out = F.interpolate(out, size=meta.gt_size, mode="bilinear", align_corners=False)
-        return out.clamp(0, 1)
+        return resize_frames(out, meta.gt_size).clamp(0, 1)

@@ -14,10 +14,10 @@ from typing import ClassVar
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
 from vfr_bench.interface import ClipMeta, VideoRestorer
+from vfr_bench.methods.face_frames import face_input, resize_frames
 
 from .checkpoint import vqfr_state_dict
 from .postprocess import dec_to_rgb01
@@ -65,15 +65,10 @@ class _VQFRRestorer(VideoRestorer):
         """lq: [T,3,h,w] float32 RGB in [0,1] -> [T,3,H,W] float32 RGB in [0,1], (H,W) = meta.gt_size."""
         chunks = []
         for frames in lq.split(max(1, self.config.batch_frames)):
-            if tuple(frames.shape[-2:]) != (self.net_size, self.net_size):
-                frames = F.interpolate(frames, size=(self.net_size, self.net_size), mode="bilinear",
-                                       align_corners=False)
-            x = frames * 2 - 1  # [0,1] -> [-1,1]
+            x = face_input(frames, frames.dtype, self.net_size)
             chunks.append(dec_to_rgb01(self.main_dec(x)))  # clamp [-1,1] -> [0,1]
-        pred = torch.cat(chunks)
-        if tuple(pred.shape[-2:]) != tuple(meta.gt_size):  # not in the demo: only for non-512 GT
-            pred = F.interpolate(pred, size=tuple(meta.gt_size), mode="bilinear", align_corners=False).clamp(0, 1)
-        return pred
+        # the resize is not in the demo: only for non-512 GT
+        return resize_frames(torch.cat(chunks), meta.gt_size).clamp(0, 1)
 
 
 class VQFRv1Restorer(_VQFRRestorer):
