@@ -37,7 +37,8 @@ class StandInUNet(nn.Module):
 
 
 def _restorer(seed=0, steps=2, size=128, task="auto"):
-    r = FlairRestorer("flair", FlairConfig(task=task, seed=seed, steps=steps, size=size))
+    r = FlairRestorer("flair", FlairConfig(task=task, seed=seed, steps=steps, size=size,
+                                           enhance=False))
     r.net = StandInUNet()
     r._weights_loaded = True
     return r
@@ -108,7 +109,12 @@ def test_operator_matching():
     r = build_method("flair")
     assert "no operator" in r.applicable("blind")
     assert r.applicable("x8-bicubic") is None and r.task == "x8-bicubic"
-    assert r.required_weights() == ["flair-x8-bicubic"]
+    assert r.required_weights() == ["flair-x8-bicubic", "codeformer", "retinaface-resnet50", "parsenet"]
+    plain = FlairRestorer("flair", FlairConfig(enhance=False))
+    assert plain.applicable("x8-bicubic") is None
+    assert plain.required_weights() == ["flair-x8-bicubic", "parsenet"]  # RFE background weights
+    blur = FlairRestorer("flair", FlairConfig(enhance=False))
+    assert blur.applicable("x4-gaussian") is None and blur.required_weights() == ["flair-gaussian"]
     fixed = _restorer(task="x16-bicubic")
     assert "does not match" in fixed.applicable("x8-bicubic")
     with pytest.raises(ValueError, match="no operator"):
@@ -117,7 +123,5 @@ def test_operator_matching():
         _restorer().restore(_clip(h=32), _meta())
 
 
-def test_enhancement_not_silently_ignored():
-    with pytest.raises(NotImplementedError, match="enhancement"):
-        FlairRestorer("flair", FlairConfig(enhance=True))
-
+def test_enhancement_is_the_default_as_in_the_official_demos():
+    assert FlairConfig().enhance is True
