@@ -11,6 +11,7 @@ from torch import nn
 from tests.helpers import load_manifest, manifest_shapes, max_abs, state_dict_shapes
 from vfr_bench.align import FFHQ_512
 from vfr_bench.methods.flair import face_nets
+from vfr_bench.methods.flair.face_mask import face_blend_mask
 from vfr_bench.methods.flair.enhance import (CROP_BORDER, FaceEnhancer, WindowFaces, crop_faces,
                                              rfe_weights, template_affine)
 
@@ -153,12 +154,33 @@ def test_crop_paste_geometry_and_no_face_frame(sample_split):
     out = enh(x0, faces)
     assert cf.calls == [(2, 1.0, True)]  # the faces only, w=1.0, adain=True
     assert torch.equal(out[1], x0[1])
-    # where the warped mask is 1 (the blurred all-face mask is 1 well inside the crop)
+    # where the warped mask is 1 (the blurred all-face mask is 1 well inside the crop); at
+    # scale 2 the crop's even pixels are the frame's pixels, so the round trip is exact
     inner = torch.zeros(256, 256, dtype=torch.bool)
     inner[60:196, 60:196] = True  # crop pixels 120..392, > 110 px from its border
     err = max(max_abs(out[i][:, inner], x0[i][:, inner]) for i in (0, 2))
-    print('paste error', err)
-    assert err < 2e-3, err  # measured 7.6e-4 (float32 0..255 round trip + bicubic up/down)
+    assert err < 1e-6, err  # measured 6.0e-8 (float32 0..255 round trip)
+    # a rotated, non-integer scale alignment: bicubic there and back (cv2 INTER_CUBIC)
+    a, sc = 0.15, 0.45  # crop -> frame similarity
+    rot = sc * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    lms2 = FFHQ_512 @ rot.T + np.array([20.0, 15.0])
+    faces2 = FaceEnhancer(cf, _AllFace(), lambda f: [lms2]).locate(x0[:1])
+    out2 = enh(x0[:1], faces2)
+    m = face_blend_mask(torch.ones(1, 512, 512, dtype=torch.long))[0, 0].numpy()
+    back = cv2.warpAffine(m, cv2.invertAffineTransform(faces2.matrices[0]), (256, 256),
+                          flags=cv2.INTER_LINEAR)
+    full = torch.from_numpy(back > 1 - 1e-9)
+    assert int(full.sum()) > 5000
+    err2 = max_abs(out2[0][:, full], x0[0][:, full])
+    print("paste error", err, err2)
+    assert err2 < 0.08, err2  # measured 5.5e-2 (two bicubic resamplings of a sharp photo)
+    support = cv2.dilate((m > 0).astype(np.float32), np.ones((9, 9), np.uint8))  # cubic taps
+    far = cv2.warpAffine(support, cv2.invertAffineTransform(faces2.matrices[0]), (256, 256),
+                         flags=cv2.INTER_LINEAR)
+    blend_free = torch.from_numpy(far == 0)
+    assert int(blend_free.sum()) > 5000
+    assert torch.equal(out2[0][:, blend_free], x0[0][:, blend_free])  # outside the mask: x0
+
     # the crop with the face shifted by 20 px: scale-2 bicubic, facexlib's grey outside the frame
     shifted = template_affine(lms - 20)  # crop (0,0) <- frame (-20,-20)
     crops = crop_faces(x0[:1], [shifted])
@@ -169,6 +191,7 @@ def test_crop_paste_geometry_and_no_face_frame(sample_split):
     assert max_abs(crops[0, :, 40::2, 40::2], x0[0, :, :236, :236]) < 1e-6
 
 
+@pytest.mark.slow
 def test_enhancement_moves_face_pixels_with_real_nets(sample_split):
     """CodeFormer and ParseNet with the deterministic fill on a face frame at 512: the face
     region changes, pixels far outside the mask and the no-face frame do not."""
