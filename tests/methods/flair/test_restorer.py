@@ -125,3 +125,73 @@ def test_operator_matching():
 
 def test_enhancement_is_the_default_as_in_the_official_demos():
     assert FlairConfig().enhance is True
+
+
+class _ShiftFace(nn.Module):
+    """CodeFormer stand-in: brightens the crop (a visible, known enhancement)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+        self.batches = []
+
+    def forward(self, x, w=None, adain=None):
+        self.batches.append(x.shape[0])
+        return (x + 0.5, None, None)
+
+
+class _AllFace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 19, *x.shape[-2:], dtype=x.dtype)
+        logits[:, 1] = 1
+        return logits, None
+
+
+def _x0_at(t_seen, r, lq, monkeypatch):
+    """Run ``r.restore`` and return each window's x0 (after DC, enhancement, overlap) at step t."""
+    from vfr_bench.methods.flair import restorer as restorer_module
+    orig, got = restorer_module.sample_window, []
+
+    def recording(*args, **kwargs):
+        kwargs["on_step"] = lambda t, x0: got.append(x0.clone()) if t == t_seen else None
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(restorer_module, "sample_window", recording)
+    r.restore(lq, _meta())
+    return got
+
+
+def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
+    """Frames 4 and 10 have no face: their x0 at an enhanced step equals the run without the
+    enhancement (the stand-in UNet works per frame), every other frame's x0 is enhanced, the
+    detector runs once per window, and the count reaches ``last_stats``."""
+    from vfr_bench.align import FFHQ_512
+    from vfr_bench.methods.flair.enhance import FaceEnhancer
+    lq = _clip()
+    grey = [4, 10]
+    lq[grey] = 0.5
+    seen = []
+
+    def landmarks(frames):  # frames: 0..255 condition frames of one window
+        seen.append(frames.shape[0])
+        flat = frames.flatten(1).std(1) < 1e-3
+        return [None if f else FFHQ_512 / 4 for f in flat]
+
+    ref = _x0_at(5, _restorer(steps=6), lq, monkeypatch)  # t = 5 >= tau: the enhanced step
+    r = _restorer(steps=6)
+    cf = _ShiftFace()
+    r.enhancer = FaceEnhancer(cf, _AllFace(), landmarks)
+    got = _x0_at(5, r, lq, monkeypatch)
+    assert seen == [10, 5]  # once per window, not per step
+    assert cf.batches == [9, 4]  # faces only, at t = 5, in both windows
+    assert r.last_stats["no_face_frames"] == grey
+    # clip frames of the window positions compared (window 2's first 3 are the overwrite)
+    frames = [list(range(10)), [10, 11]]
+    for w, (a, b) in enumerate(zip(got, ref)):
+        d = (a - b).abs().flatten(1).amax(1)[-len(frames[w]):]
+        for f, v in zip(frames[w], d.tolist()):
+            assert (v == 0) if f in grey else (v > 0.01), (f, v)
