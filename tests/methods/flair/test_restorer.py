@@ -195,3 +195,28 @@ def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
         d = (a - b).abs().flatten(1).amax(1)[-len(frames[w]):]
         for f, v in zip(frames[w], d.tolist()):
             assert (v == 0) if f in grey else (v > 0.01), (f, v)
+
+
+def test_bench_selection_on_sample_and_on_celebv_x8_built_from_it(sample_split, tmp_path):
+    """`bench --method flair --split sample`: not applicable (blind degradation); on a celebv-x8
+    split built from sample it is selected with task x8-bicubic (and needs that UNet's file)."""
+    from vfr_bench import weights as W
+    from vfr_bench.bench import BenchOptions, run_bench, select_methods
+    from vfr_bench.datasets.build import degrade
+    from vfr_bench.datasets.splits import read_split
+    lines = []
+    assert run_bench(BenchOptions(methods=["flair"], split="sample", out=tmp_path / "res",
+                                  progress=False, wandb="off"), log=lines.append) == 0
+    text = "\n".join(map(str, lines))
+    assert "flair" in text and "not applicable to split sample" in text and "no operator" in text
+    assert not (tmp_path / "res" / "flair").exists()
+    degrade("celebv-x8", sample_split.root, tmp_path / "x8", progress=False)
+    x8 = read_split(tmp_path / "x8")
+    restorers, skipped = select_methods(["all"], x8, {})
+    assert "flair" in skipped and "flair_x8_bicubic.pt" in skipped["flair"]  # selected, weights absent
+    for name in ("flair-x8-bicubic", "codeformer", "retinaface-resnet50", "parsenet"):
+        path = W.path_of(W.get(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")  # presence is all selection checks
+    restorers, skipped = select_methods(["flair"], x8, {})
+    assert [r.method_name for r in restorers] == ["flair"] and restorers[0].task == "x8-bicubic"
