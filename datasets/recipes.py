@@ -206,6 +206,27 @@ def _apply_kernel_down(s, q, gen):
     s.x = D.kernel_downsample(s.x, D.gaussian_kernel2d(q["kernel_size"], q["sigma"]), q["scale"])
 
 
+def _sample_flair_x4(p, gen, t):
+    return {}
+
+
+def _apply_flair_x4(s, q, gen):
+    """FLAIR's own x4 operator D (its kernel file's Gaussian, ``methods/flair/operators``), so the
+    ``flair`` x4 tasks see exactly the degradation their DC step assumes."""
+    from vfr_bench.methods.flair.operators import GaussianX4
+    s.x = (GaussianX4().downscale(s.x * 2 - 1) + 1) / 2  # [0,1] <-> [-1,1]
+
+
+def _sample_flair_jpeg(p, gen, t):
+    return {"quality": draw(p["quality"], gen)}
+
+
+def _apply_flair_jpeg(s, q, gen):
+    """FLAIR's differentiable JPEG emulation (its operator J), clamped to [0,1]."""
+    from vfr_bench.methods.flair.operators import jpeg_roundtrip
+    s.x = ((jpeg_roundtrip(s.x * 2 - 1, q["quality"]) + 1) / 2).clamp(0, 1)
+
+
 def _sample_jpeg(p, gen, t):
     return {"quality": draw(p["quality"], gen)}
 
@@ -277,6 +298,8 @@ OPS = {
     "resize": (_sample_resize, _apply_resize),
     "kernel_downsample": (_sample_kernel_down, _apply_kernel_down),
     "jpeg": (_sample_jpeg, _apply_jpeg),
+    "flair_x4": (_sample_flair_x4, _apply_flair_x4),
+    "flair_jpeg": (_sample_flair_jpeg, _apply_flair_jpeg),
     "codec": (_sample_codec, _apply_codec),
     "grayscale": (_sample_gray, _apply_gray),
     "brush_mask": (_sample_brush, _apply_brush),

@@ -7,7 +7,7 @@ from vfr_bench.config import ConfigError
 from vfr_bench.datasets.recipes import in_spec, load_recipe, recipe_names, sample_params
 from vfr_bench.registry import UnknownNameError
 
-RECIPES = ["celebv-deblur", "celebv-jpeg", "celebv-x16", "celebv-x4-blur-jpeg", "celebv-x8", "vfhq-bfr",
+RECIPES = ["celebv-deblur", "celebv-jpeg", "celebv-x16", "celebv-x4-blur", "celebv-x4-blur-jpeg", "celebv-x8", "vfhq-bfr",
            "vfhq-color", "vfhq-heavy", "vfhq-inpaint", "vfhq-medium", "vfhq-mild"]
 
 
@@ -51,9 +51,36 @@ def test_keep_splits_follow_table_a1(name, sigma, noise, crf):
 
 
 def test_flair_splits_declare_their_operators():
-    assert {n: load_recipe(n).degradation for n in ("celebv-x16", "celebv-x8", "celebv-x4-blur-jpeg")} == {
-        "celebv-x16": "x16-bicubic", "celebv-x8": "x8-bicubic", "celebv-x4-blur-jpeg": "x4-gaussian-jpeg"}
-    assert _spec(load_recipe("celebv-x4-blur-jpeg"), "jpeg")[0]["quality"] == 60
+    names = ("celebv-x16", "celebv-x8", "celebv-x4-blur", "celebv-x4-blur-jpeg")
+    assert {n: load_recipe(n).degradation for n in names} == {
+        "celebv-x16": "x16-bicubic", "celebv-x8": "x8-bicubic", "celebv-x4-blur": "x4-gaussian",
+        "celebv-x4-blur-jpeg": "x4-gaussian-jpeg"}
+    assert [s.op for s in load_recipe("celebv-x4-blur-jpeg").degradations] == ["flair_x4", "noise", "flair_jpeg"]
+    assert _spec(load_recipe("celebv-x4-blur-jpeg"), "flair_jpeg")[0]["quality"] == 60
+    assert [s.op for s in load_recipe("celebv-x4-blur").degradations] == ["flair_x4", "noise"]
+
+
+def test_flair_x4_recipe_op_is_flairs_operator():
+    """The split's x4 step equals an independent cv2 computation of FLAIR's D (correlation with
+    the rotated 9x9 kernel, replicate border, sample offset 1 of each 4x4 cell), and the JPEG
+    step is FLAIR's emulation J, so A = J o D of the flair task reproduces the split's LQ."""
+    import numpy as np
+    import torch
+    from vfr_bench.datasets import degradations as D
+    from vfr_bench.datasets.recipes import OPS, ClipState
+    from vfr_bench.methods.flair.operators import jpeg_roundtrip
+    from vfr_bench.methods.flair.x4_kernel import X4_DS_KERNEL
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=g, dtype=torch.float64)
+    s = ClipState(x.clone())
+    OPS["flair_x4"][1](s, {}, g)
+    k = torch.from_numpy(np.rot90(np.asarray(X4_DS_KERNEL, np.float32), 2).copy())
+    ref = D.kernel_downsample(x, k, 4)
+    assert s.x.shape == (2, 3, 16, 16) and float((s.x - ref).abs().max()) < 1e-6
+    before = s.x.clone()
+    OPS["flair_jpeg"][1](s, {"quality": 60}, g)
+    assert torch.equal(s.x, ((jpeg_roundtrip(before * 2 - 1, 60) + 1) / 2).clamp(0, 1))
+    assert float((s.x - before).abs().max()) > 1e-3  # JPEG did something
 
 
 def test_crf_spans_its_range_over_clip_ids():

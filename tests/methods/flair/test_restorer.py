@@ -37,7 +37,8 @@ class StandInUNet(nn.Module):
 
 
 def _restorer(seed=0, steps=2, size=128, task="auto"):
-    r = FlairRestorer("flair", FlairConfig(task=task, seed=seed, steps=steps, size=size))
+    r = FlairRestorer("flair", FlairConfig(task=task, seed=seed, steps=steps, size=size,
+                                           enhance=False))
     r.net = StandInUNet()
     r._weights_loaded = True
     return r
@@ -108,7 +109,12 @@ def test_operator_matching():
     r = build_method("flair")
     assert "no operator" in r.applicable("blind")
     assert r.applicable("x8-bicubic") is None and r.task == "x8-bicubic"
-    assert r.required_weights() == ["flair-x8-bicubic"]
+    assert r.required_weights() == ["flair-x8-bicubic", "codeformer", "retinaface-resnet50", "parsenet"]
+    plain = FlairRestorer("flair", FlairConfig(enhance=False))
+    assert plain.applicable("x8-bicubic") is None
+    assert plain.required_weights() == ["flair-x8-bicubic", "parsenet"]  # RFE background weights
+    blur = FlairRestorer("flair", FlairConfig(enhance=False))
+    assert blur.applicable("x4-gaussian") is None and blur.required_weights() == ["flair-gaussian"]
     fixed = _restorer(task="x16-bicubic")
     assert "does not match" in fixed.applicable("x8-bicubic")
     with pytest.raises(ValueError, match="no operator"):
@@ -117,7 +123,100 @@ def test_operator_matching():
         _restorer().restore(_clip(h=32), _meta())
 
 
-def test_enhancement_not_silently_ignored():
-    with pytest.raises(NotImplementedError, match="enhancement"):
-        FlairRestorer("flair", FlairConfig(enhance=True))
+def test_enhancement_is_the_default_as_in_the_official_demos():
+    assert FlairConfig().enhance is True
 
+
+class _ShiftFace(nn.Module):
+    """CodeFormer stand-in: brightens the crop (a visible, known enhancement)."""
+
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+        self.batches = []
+
+    def forward(self, x, w=None, adain=None):
+        self.batches.append(x.shape[0])
+        return (x + 0.5, None, None)
+
+
+class _AllFace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        logits = torch.zeros(x.shape[0], 19, *x.shape[-2:], dtype=x.dtype)
+        logits[:, 1] = 1
+        return logits, None
+
+
+def _x0_at(t_seen, r, lq, monkeypatch):
+    """Run ``r.restore`` and return each window's x0 (after DC, enhancement, overlap) at step t."""
+    from vfr_bench.methods.flair import restorer as restorer_module
+    orig, got = restorer_module.sample_window, []
+
+    def recording(*args, **kwargs):
+        kwargs["on_step"] = lambda t, x0: got.append(x0.clone()) if t == t_seen else None
+        return orig(*args, **kwargs)
+
+    monkeypatch.setattr(restorer_module, "sample_window", recording)
+    r.restore(lq, _meta())
+    return got
+
+
+def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
+    """Frames 4 and 10 have no face: their x0 at an enhanced step equals the run without the
+    enhancement (the stand-in UNet works per frame), every other frame's x0 is enhanced, the
+    detector runs once per window, and the count reaches ``last_stats``."""
+    from vfr_bench.align import FFHQ_512
+    from vfr_bench.methods.flair.enhance import FaceEnhancer
+    lq = _clip()
+    grey = [4, 10]
+    lq[grey] = 0.5
+    seen = []
+
+    def landmarks(frames):  # frames: 0..255 condition frames of one window
+        seen.append(frames.shape[0])
+        flat = frames.flatten(1).std(1) < 1e-3
+        return [None if f else FFHQ_512 / 4 for f in flat]
+
+    ref = _x0_at(5, _restorer(steps=6), lq, monkeypatch)  # t = 5 >= tau: the enhanced step
+    r = _restorer(steps=6)
+    cf = _ShiftFace()
+    r.enhancer = FaceEnhancer(cf, _AllFace(), landmarks)
+    got = _x0_at(5, r, lq, monkeypatch)
+    assert seen == [10, 5]  # once per window, not per step
+    assert cf.batches == [9, 4]  # faces only, at t = 5, in both windows
+    assert r.last_stats["no_face_frames"] == grey
+    # clip frames of the window positions compared (window 2's first 3 are the overwrite)
+    frames = [list(range(10)), [10, 11]]
+    for w, (a, b) in enumerate(zip(got, ref)):
+        d = (a - b).abs().flatten(1).amax(1)[-len(frames[w]):]
+        for f, v in zip(frames[w], d.tolist()):
+            assert (v == 0) if f in grey else (v > 0.01), (f, v)
+
+
+def test_bench_selection_on_sample_and_on_celebv_x8_built_from_it(sample_split, tmp_path):
+    """`bench --method flair --split sample`: not applicable (blind degradation); on a celebv-x8
+    split built from sample it is selected with task x8-bicubic (and needs that UNet's file)."""
+    from vfr_bench import weights as W
+    from vfr_bench.bench import BenchOptions, run_bench, select_methods
+    from vfr_bench.datasets.build import degrade
+    from vfr_bench.datasets.splits import read_split
+    lines = []
+    assert run_bench(BenchOptions(methods=["flair"], split="sample", out=tmp_path / "res",
+                                  progress=False, wandb="off"), log=lines.append) == 0
+    text = "\n".join(map(str, lines))
+    assert "flair" in text and "not applicable to split sample" in text and "no operator" in text
+    assert not (tmp_path / "res" / "flair").exists()
+    degrade("celebv-x8", sample_split.root, tmp_path / "x8", progress=False)
+    x8 = read_split(tmp_path / "x8")
+    restorers, skipped = select_methods(["all"], x8, {})
+    assert "flair" in skipped and "flair_x8_bicubic.pt" in skipped["flair"]  # selected, weights absent
+    for name in ("flair-x8-bicubic", "codeformer", "retinaface-resnet50", "parsenet"):
+        path = W.path_of(W.get(name))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")  # presence is all selection checks
+    restorers, skipped = select_methods(["flair"], x8, {})
+    assert [r.method_name for r in restorers] == ["flair"] and restorers[0].task == "x8-bicubic"
