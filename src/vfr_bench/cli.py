@@ -169,7 +169,7 @@ def cmd_perf(a) -> int:
     opts = PerfOptions(split=a.split, frames=a.frames, device=a.device, out=Path(a.out),
                        methods=None if a.methods == "all" else _csv(a.methods),
                        metrics=None if a.metrics == "all" else _csv(a.metrics),
-                       ratios=_csv(a.ratios), clips=a.clips, dicface_frames=a.dicface_frames,
+                       ratios=_csv(a.ratios), clips=a.clips, metric_frames=a.metric_frames, dicface_frames=a.dicface_frames,
                        naive_outputs=None if a.full else a.naive_outputs, flair_steps=a.flair_steps,
                        flair_frames=a.flair_frames, command=a.command_line or shlex.join(sys.argv))
     try:
@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     pf.add_argument("--out", default="results/perf.json")
     pf.add_argument("--clips", type=int, default=None, help="clips for the metric and decode rows (default all)")
+    pf.add_argument("--metric-frames", type=int, default=None,
+                    help="frames per clip for the metric and decode rows (default: whole clips)")
     pf.add_argument("--dicface-frames", type=int, default=24, help="clip length of the DicFace ratio")
     pf.add_argument("--naive-outputs", type=int, default=3,
                     help="output frames of the naive DicFace path that are timed (each costs the same)")

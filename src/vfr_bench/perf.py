@@ -61,7 +61,8 @@ class PerfOptions:
         ratios: which side-by-side comparisons to run (subset of ``RATIOS``).
         device: ``cpu`` or ``cuda``.
         out: the JSON to write.
-        clips: clips of the split for metric and decode rows (None: all, full length).
+        clips: clips of the split for metric and decode rows (None: all).
+        metric_frames: frames per clip for metric and decode rows (None: full length).
         dicface_frames: clip length of the DicFace ratio (the issue's 24).
         naive_outputs: output frames of the naive DicFace path that are timed (None: all).
         vqfr_method: which VQFR variant the VQFR ratio uses.
@@ -77,6 +78,7 @@ class PerfOptions:
     device: str = "cpu"
     out: Path = Path("results/perf.json")
     clips: Optional[int] = None
+    metric_frames: Optional[int] = None
     dicface_frames: int = 24
     naive_outputs: Optional[int] = 3
     vqfr_method: str = "vqfr-v2"
@@ -347,13 +349,13 @@ def amp_rows(r, lq: torch.Tensor, meta, pred32: torch.Tensor, device: torch.devi
 
 
 # --- metrics -------------------------------------------------------------------------------
-def metric_clips(split, n_clips: Optional[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def metric_clips(split, n_clips: Optional[int], n_frames: Optional[int], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(pred, gt) per clip, pred = the ``lq-upsample`` baseline (bicubic to the GT size)."""
     from vfr_bench.datasets.clips import read_frames, to_tensor
     out = []
     for c in split.clips[:n_clips]:
-        gt = to_tensor(read_frames(c.gt)).to(device)
-        lq = to_tensor(read_frames(c.lq)).to(device)
+        gt = to_tensor(read_frames(c.gt, n_frames)).to(device)
+        lq = to_tensor(read_frames(c.lq, n_frames)).to(device)
         pred = F.interpolate(lq, size=gt.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         out.append((pred, gt))
     return out
@@ -459,23 +461,27 @@ def dicface_ratio(model: torch.nn.Module, clip: torch.Tensor, settings, naive_ou
     t_naive, naive = timed(lambda: restore_naive(model, clip, settings, clip_id=clip_id,
                                                  outputs=range(k)), device)
     diff = float((cached[:k] - naive).abs().max())
+    scale = float(naive.abs().max())
     fps_c, fps_n = n / t_cached, k / t_naive
     return {"frames": n, "size": list(clip.shape[-2:]), "window": settings.window,
             "max_length": settings.max_length, "cached_fps": fps_c, "naive_fps": fps_n,
             "ratio": fps_c / fps_n, "target": 4.0, "naive_outputs_timed": k,
             "note": "naive timed on all outputs" if k == n else f"naive timed on {k} of {n} outputs",
-            "max_abs_diff": diff, "compared_outputs": k}
+            "max_abs_diff": diff, "max_rel_diff": diff / scale if scale else diff,
+            "agree_1e-5": diff <= 1e-5 * max(scale, 1.0), "compared_outputs": k}
 
 
 def run_dicface_ratio(opts: PerfOptions, split, device: torch.device) -> dict:
     from vfr_bench.datasets.clips import read_frames, to_tensor
+    from vfr_bench.methods.dicface import restorer as dicface_restorer
+    size = dicface_restorer.FACE_SIZE
     r, weights = prepare_method("dicface", device)
     lq = to_tensor(read_frames(split.clips[0].lq, opts.dicface_frames)).to(device)
     if lq.shape[0] < opts.dicface_frames:  # a short split clip: loop it to the asked length
         reps = -(-opts.dicface_frames // lq.shape[0])
         lq = lq.repeat(reps, 1, 1, 1)[:opts.dicface_frames]
-    x = F.interpolate(lq, size=(512, 512), mode="bilinear", align_corners=False) * 2 - 1  # [0,1] -> [-1,1]
-    out = dicface_ratio(r.net, x, r.config.settings(), None if opts.full else opts.naive_outputs,
+    x = F.interpolate(lq, size=(size, size), mode="bilinear", align_corners=False) * 2 - 1  # [0,1] -> [-1,1]
+    out = dicface_ratio(r.net, x, r.config.settings(), opts.naive_outputs,
                         device, clip_id=split.clips[0].id)
     _free(r)
     return {**out, "weights": weights}
@@ -526,7 +532,7 @@ def run_vqfr_ratio(opts: PerfOptions, split, device: torch.device) -> dict:
     return out
 
 
-def decode_rows(split, n_clips: Optional[int]) -> dict:
+def decode_rows(split, n_clips: Optional[int], n_frames: Optional[int]) -> dict:
     """frames/s reading the split's LQ clips: PNG folder (cv2), H.264 mp4 via PyAV and decord.
 
     The mp4s are written first from the PNG frames (not timed; libx264 CRF 18, yuv420p)."""
@@ -537,12 +543,12 @@ def decode_rows(split, n_clips: Optional[int]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         videos, n = [], 0
         for c in clips:
-            frames = read_frames(c.lq)
+            frames = read_frames(c.lq, n_frames)
             n += frames.shape[0]
             videos.append(write_mp4(Path(tmp) / f"{c.id}.mp4", frames, c.fps))
         out["frames"] = n
         out["size"] = list(frames.shape[1:3])
-        readers: dict[str, Callable[[], object]] = {"png": lambda: [read_frames(c.lq) for c in clips]}
+        readers: dict[str, Callable[[], object]] = {"png": lambda: [read_frames(c.lq, n_frames) for c in clips]}
         try:
             import av
 
@@ -608,7 +614,7 @@ def run_perf(opts: PerfOptions, log: Callable[[str], None] = print) -> dict:
         names = metric_names() if opts.metrics is None else opts.metrics
         if names or "metrics" in opts.ratios:
             log("[perf] metrics ...")
-            clips = metric_clips(split, opts.clips, device)
+            clips = metric_clips(split, opts.clips, opts.metric_frames, device)
             with_ref = "metrics" in opts.ratios
             rows, ratios = metric_rows(list(dict.fromkeys([*names, *(["PSNR", "SSIM", "LPIPS"] if with_ref else [])])),
                                        clips, device, with_ref)
@@ -618,7 +624,7 @@ def run_perf(opts: PerfOptions, log: Callable[[str], None] = print) -> dict:
         for key, fn in (("dicface", lambda: run_dicface_ratio(opts, split, device)),
                         ("keep", lambda: run_keep_ratio(opts, split, device)),
                         ("vqfr", lambda: run_vqfr_ratio(opts, split, device)),
-                        ("decode", lambda: decode_rows(split, opts.clips))):
+                        ("decode", lambda: decode_rows(split, opts.clips, opts.metric_frames))):
             if key in opts.ratios:
                 log(f"[perf] ratio {key} ...")
                 try:
@@ -676,7 +682,7 @@ def render(report: dict) -> list[str]:
         d = rt["dicface"]
         lines.append(f"  DicFace cached vs naive: x{d['ratio']:.2f} (target >= 4), {d['cached_fps']:.3f} vs "
                      f"{d['naive_fps']:.3f} fps, {d['frames']} frames max_length {d['max_length']} "
-                     f"window {d['window']}; {d['note']}; max|diff| {d['max_abs_diff']:.2e}; weights {d['weights']}"
+                     f"window {d['window']}; {d['note']}; max|diff| {d['max_abs_diff']:.2e} ({d['max_rel_diff']:.1e} of max|out|); weights {d['weights']}"
                      if "ratio" in d else f"  DicFace: {d.get('note')}")
     for key, label in (("keep", "KEEP batched vs per-frame"), ("vqfr", "VQFR batched vs per-frame")):
         if key in rt:
