@@ -33,7 +33,7 @@ def tiny_dicface(monkeypatch):
 def test_perf_runs_end_to_end_and_writes_provenance(sample_split, tiny_dicface, tmp_path, capsys):
     out = tmp_path / "res" / "perf.json"
     weights_before = sorted(paths.weights_dir().rglob("*")) if paths.weights_dir().exists() else []
-    argv = ["perf", "--methods", "lq-upsample,dicface", "--metrics", "PSNR", "--frames", "2",
+    argv = ["perf", "--methods", "lq-upsample,dicface,dicface-color", "--metrics", "PSNR", "--frames", "2",
             "--ratios", "dicface,metrics,decode,amp", "--clips", "1", "--metric-frames", "2",
             "--dicface-frames", "6", "--naive-outputs", "2", "--out", str(out)]
     assert main(argv) == 0
@@ -52,6 +52,7 @@ def test_perf_runs_end_to_end_and_writes_provenance(sample_split, tiny_dicface, 
     assert dic["weights"] == "filled" and "metric_values" not in dic
     assert set(dic["seconds"]) == {"decode", "preprocess", "restore", "metrics", "write"}
     assert all(v >= 0 for v in dic["seconds"].values()) and dic["fps"] > 0 and dic["peak_rss_mb"] > 0
+    assert rows["dicface-color"]["status"] == "same" and "dicface" in rows["dicface-color"]["note"]
     assert psnr["status"] == "ok" and psnr["frames"] == 2 and psnr["fps"] > 0
     assert "filled" in table and "dicface" in table
 

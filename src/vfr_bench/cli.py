@@ -171,7 +171,7 @@ def cmd_perf(a) -> int:
                        metrics=None if a.metrics == "all" else _csv(a.metrics),
                        ratios=_csv(a.ratios), clips=a.clips, metric_frames=a.metric_frames, dicface_frames=a.dicface_frames,
                        naive_outputs=None if a.full else a.naive_outputs, flair_steps=a.flair_steps,
-                       flair_frames=a.flair_frames, command=a.command_line or shlex.join(sys.argv))
+                       flair_frames=a.flair_frames, flair_size=a.flair_size, command=a.command_line or shlex.join(sys.argv))
     try:
         run_perf(opts)
     except ValueError as e:
@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--full", action="store_true", help="time the naive DicFace path on every output frame")
     pf.add_argument("--flair-steps", type=int, default=2, help="diffusion steps of the FLAIR row (official 100)")
     pf.add_argument("--flair-frames", type=int, default=2, help="frames of the FLAIR row's synthetic x8 clip")
+    pf.add_argument("--flair-size", type=int, default=128,
+                    help="output size of that clip (official 512; the LQ is size/8); small by default for CPU")
     pf.set_defaults(func=cmd_perf, command_line=None)
     return p
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -68,6 +69,7 @@ class PerfOptions:
         vqfr_method: which VQFR variant the VQFR ratio uses.
         flair_steps: diffusion steps of the FLAIR row (official: 100).
         flair_frames: frames of the FLAIR row's synthetic x8 clip.
+        flair_size: output size of that clip (official 512; LQ = size / 8).
         command: the command line, recorded in the JSON.
     """
     split: str = "sample"
@@ -84,6 +86,7 @@ class PerfOptions:
     vqfr_method: str = "vqfr-v2"
     flair_steps: int = 2
     flair_frames: int = 2
+    flair_size: int = 128
     command: str = ""
 
 
@@ -269,8 +272,12 @@ def psnr_ssim_vs(pred: torch.Tensor, ref: torch.Tensor) -> dict:
             "SSIM": float(ssim(pred.float(), ref.float()).double().mean())}
 
 
-def method_row(name: str, opts: PerfOptions, split, device: torch.device, metrics) -> dict:
-    """One method on the split's first clip (``opts.frames`` frames); FLAIR on a synthetic x8 clip."""
+def method_row(name: str, opts: PerfOptions, split, device: torch.device, metrics,
+               ratio: Optional[Callable] = None) -> dict:
+    """One method on the split's first clip (``opts.frames`` frames); FLAIR on a synthetic x8 clip.
+
+    ``ratio(RowRun, opts, split, device)``, when given, runs after the timed parts with the same
+    network; its result is returned under ``row["ratio"]``."""
     from vfr_bench.interface import ClipMeta
     from vfr_bench.methods import build_method
     sw, mem = Stopwatch(device), PeakMemory(device)
@@ -285,7 +292,8 @@ def method_row(name: str, opts: PerfOptions, split, device: torch.device, metric
     mem.reset()
     try:
         if flair:  # the split's degradation does not match: a synthetic x8-bicubic clip
-            r, weights = prepare_method(name, device, {"task": FLAIR_TASK, "steps": opts.flair_steps})
+            r, weights = prepare_method(name, device, {"task": FLAIR_TASK, "steps": opts.flair_steps,
+                                                      "size": opts.flair_size})
             with sw("decode"):
                 from vfr_bench.datasets.clips import read_frames, to_tensor
                 gt_u8 = read_frames(clip.gt, opts.flair_frames)
@@ -295,8 +303,8 @@ def method_row(name: str, opts: PerfOptions, split, device: torch.device, metric
                 gt = F.interpolate(gt, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
                 lq = F.interpolate(gt, scale_factor=1 / 8, mode="bicubic", align_corners=False,
                                    antialias=True).clamp(0, 1)
-            row["note"] = (f"synthetic {FLAIR_TASK} input ({lq.shape[-1]}px from the sample GT), "
-                           f"{opts.flair_steps} of 100 steps: per-step cost x steps for the official run")
+            row["note"] = (f"synthetic {FLAIR_TASK}: {lq.shape[-1]}px LQ -> {size}px (official 512), "
+                           f"{opts.flair_steps} of 100 steps")
             meta = ClipMeta(clip.id, clip.fps, tuple(gt.shape[-2:]), degradation=FLAIR_TASK)
         else:
             r, weights = prepare_method(name, device)
@@ -324,6 +332,11 @@ def method_row(name: str, opts: PerfOptions, split, device: torch.device, metric
             row["metric_values"] = scores
         if "amp" in opts.ratios and device.type == "cuda":
             row["amp"] = amp_rows(r, lq, meta, pred, device)
+        if ratio is not None:
+            try:
+                row["ratio"] = ratio(RowRun(r, weights, lq, meta, pred, sw.seconds["restore"]), opts, split, device)
+            except Exception as e:
+                row["ratio"] = {"status": "failed", "note": f"{type(e).__name__}: {e}"}
         _free(r, pred)
     except Exception as e:  # one method failing (e.g. out of memory) must not end the run
         row.update(status="failed", note=f"{type(e).__name__}: {e}")
@@ -471,65 +484,90 @@ def dicface_ratio(model: torch.nn.Module, clip: torch.Tensor, settings, naive_ou
             "agree_1e-5": diff <= 1e-5 * max(scale, 1.0), "compared_outputs": k}
 
 
-def run_dicface_ratio(opts: PerfOptions, split, device: torch.device) -> dict:
+@dataclass
+class RowRun:
+    """What a method row hands to its ratio: the prepared restorer, the clip it restored, and
+    the timed output (so the ratio reuses the network instead of building and filling it again)."""
+    restorer: object
+    weights: str
+    lq: torch.Tensor
+    meta: object
+    pred: torch.Tensor
+    seconds: float
+
+
+def dicface_ratio_from(run: RowRun, opts: PerfOptions, split, device: torch.device) -> dict:
+    """The DicFace ratio with the row's network on the split's first clip, ``opts.dicface_frames``
+    long (looped when the clip is shorter), at the restorer's face size."""
     from vfr_bench.datasets.clips import read_frames, to_tensor
     from vfr_bench.methods.dicface import restorer as dicface_restorer
     size = dicface_restorer.FACE_SIZE
-    r, weights = prepare_method("dicface", device)
+    r = run.restorer
     lq = to_tensor(read_frames(split.clips[0].lq, opts.dicface_frames)).to(device)
     if lq.shape[0] < opts.dicface_frames:  # a short split clip: loop it to the asked length
         reps = -(-opts.dicface_frames // lq.shape[0])
         lq = lq.repeat(reps, 1, 1, 1)[:opts.dicface_frames]
     x = F.interpolate(lq, size=(size, size), mode="bilinear", align_corners=False) * 2 - 1  # [0,1] -> [-1,1]
-    out = dicface_ratio(r.net, x, r.config.settings(), opts.naive_outputs,
-                        device, clip_id=split.clips[0].id)
-    _free(r)
-    return {**out, "weights": weights}
+    out = dicface_ratio(r.net, x, r.config.settings(), opts.naive_outputs, device, clip_id=split.clips[0].id)
+    return {**out, "weights": run.weights}
 
 
-def run_keep_ratio(opts: PerfOptions, split, device: torch.device) -> dict:
-    """KEEP chunks with the encoder/flow batched over frames vs one frame per call."""
-    from vfr_bench.datasets.clips import read_frames, to_tensor
-    from vfr_bench.methods.keep.chunking import restore_in_chunks
-    r, weights = prepare_method("keep", device)
-    lq = to_tensor(read_frames(split.clips[0].lq, opts.frames)).to(device)
-    x = F.interpolate(lq, size=(512, 512), mode="bilinear", align_corners=False) * 2 - 1  # [0,1] -> [-1,1]
-    ml = r.config.max_length
-    with torch.no_grad():
-        t_ours, ours = timed(lambda: restore_in_chunks(x, lambda c: r.net(c, need_upscale=False), ml), device)
-        t_naive, naive = timed(lambda: restore_in_chunks(
-            x, lambda c: r.net(c, need_upscale=False, max_batch_frames=1), ml), device)
-    n = x.shape[0]
-    out = {"frames": n, "max_length": ml, "weights": weights, "ours_fps": n / t_ours, "naive_fps": n / t_naive,
-           "ratio": t_naive / t_ours, "max_abs_diff": float((ours - naive).abs().max()),
-           "naive": "same chunks, LQ encoder and GMFlow called one frame (pair) at a time",
-           "note": "the official inference_keep.py also batches each chunk and recomputes nothing: "
-                   "ours does the same work; the ratio is the gain of batching only"}
-    _free(r, ours, naive)
-    return out
+def keep_ratio_from(run: RowRun, opts: PerfOptions, split, device: torch.device) -> dict:
+    """KEEP as the row ran it (LQ encoder and GMFlow batched over each chunk) vs the same
+    ``restore`` with one frame (flow pair) per encoder/GMFlow call."""
+    r = run.restorer
+    r.net.forward = functools.partial(type(r.net).forward, r.net, max_batch_frames=1)
+    try:
+        t_naive, naive = timed(lambda: r.restore(run.lq, run.meta), device)
+    finally:
+        del r.net.forward  # back to the class's forward
+    n = run.lq.shape[0]
+    return {"frames": n, "max_length": r.config.max_length, "weights": run.weights,
+            "ours_fps": n / run.seconds, "naive_fps": n / t_naive, "ratio": t_naive / run.seconds,
+            "max_abs_diff": float((run.pred - naive).abs().max()),
+            "naive": "same chunks, LQ encoder and GMFlow called one frame (pair) at a time",
+            "note": "the official inference_keep.py also runs each chunk in one forward and "
+                    "recomputes nothing: ours does the same work, the ratio is batching only"}
 
 
-def run_vqfr_ratio(opts: PerfOptions, split, device: torch.device) -> dict:
-    """VQFR with ``batch_frames`` frames per network call vs one frame per call."""
-    from vfr_bench.interface import ClipMeta
-    r, weights = prepare_method(opts.vqfr_method, device)
-    sw = Stopwatch(device)
-    clip = split.clips[0]
-    lq, gt = read_clip(clip, opts.frames, device, sw)
-    meta = ClipMeta(clip.id, clip.fps, tuple(gt.shape[-2:]))
+def vqfr_ratio_from(run: RowRun, opts: PerfOptions, split, device: torch.device) -> dict:
+    """VQFR as the row ran it (``batch_frames`` per network call) vs one frame per call."""
+    r = run.restorer
     batch = r.config.batch_frames
-    t_ours, ours = timed(lambda: r.restore(lq, meta), device)
     r.config.batch_frames = 1
-    t_naive, naive = timed(lambda: r.restore(lq, meta), device)
-    r.config.batch_frames = batch
-    n = lq.shape[0]
-    out = {"method": opts.vqfr_method, "frames": n, "batch_frames": batch, "weights": weights,
-           "ours_fps": n / t_ours, "naive_fps": n / t_naive, "ratio": t_naive / t_ours,
-           "max_abs_diff": float((ours - naive).abs().max()),
-           "naive": "one frame per network call (the official demo's loop)",
-           "note": "VQFR is per frame: nothing to save but batching"}
-    _free(r, ours, naive)
-    return out
+    try:
+        t_naive, naive = timed(lambda: r.restore(run.lq, run.meta), device)
+    finally:
+        r.config.batch_frames = batch
+    n = run.lq.shape[0]
+    return {"method": r.method_name, "frames": n, "batch_frames": batch, "weights": run.weights,
+            "ours_fps": n / run.seconds, "naive_fps": n / t_naive, "ratio": t_naive / run.seconds,
+            "max_abs_diff": float((run.pred - naive).abs().max()),
+            "naive": "one frame per network call (the official demo's loop)",
+            "note": "VQFR is per frame: nothing to save but batching"}
+
+
+def same_compute_as(name: str, timed_rows: Sequence[dict]) -> Optional[str]:
+    """An earlier timed method with the same entry class and parameters except ``weights``
+    (``dicface-color`` vs ``dicface``): the same network and path, so the same speed."""
+    from vfr_bench.methods import method_spec
+    spec = method_spec(name)
+    params = {k: v for k, v in (spec.get("params") or {}).items() if k != "weights"}
+    for row in timed_rows:
+        other = method_spec(row["name"])
+        if row.get("status") == "ok" and other["entry"] == spec["entry"] and \
+                {k: v for k, v in (other.get("params") or {}).items() if k != "weights"} == params:
+            return row["name"]
+    return None
+
+
+RATIO_OF_METHOD = {"dicface": ("dicface", dicface_ratio_from), "keep": ("keep", keep_ratio_from)}
+
+
+def ratio_hooks(opts: PerfOptions) -> dict[str, tuple[str, Callable]]:
+    """method name -> (ratio key, function of the row's :class:`RowRun`) for the asked ratios."""
+    hooks = {**RATIO_OF_METHOD, opts.vqfr_method: ("vqfr", vqfr_ratio_from)}
+    return {m: h for m, h in hooks.items() if h[0] in opts.ratios}
 
 
 def decode_rows(split, n_clips: Optional[int], n_frames: Optional[int]) -> dict:
@@ -582,7 +620,11 @@ def decode_rows(split, n_clips: Optional[int], n_frames: Optional[int]) -> dict:
 
 
 # --- the run -------------------------------------------------------------------------------------
-def run_perf(opts: PerfOptions, log: Callable[[str], None] = print) -> dict:
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_perf(opts: PerfOptions, log: Callable[[str], None] = _print) -> dict:
     """Measure everything ``opts`` asks for, print the tables, write ``opts.out``; return the JSON."""
     from vfr_bench import provenance
     from vfr_bench.datasets.splits import load_split
@@ -608,12 +650,29 @@ def run_perf(opts: PerfOptions, log: Callable[[str], None] = print) -> dict:
         row_metrics = [build_metric(n) for n in METHOD_METRICS]
         for m in row_metrics:
             m.setup(device)
+        hooks = ratio_hooks(opts)
         for name in methods:
-            log(f"[perf] method {name} ...")
-            report["rows"].append(method_row(name, opts, split, device, row_metrics))
+            t0 = time.perf_counter()
+            key, hook = hooks.pop(name, (None, None))
+            twin = None if hook else same_compute_as(name, [r for r in report["rows"] if r.get("kind") == "method"])
+            if twin:
+                report["rows"].append({"name": name, "kind": "method", "status": "same",
+                                       "note": f"same network, path and settings as {twin} "
+                                               f"(only the checkpoint differs): see its row"})
+                continue
+            row = method_row(name, opts, split, device, row_metrics, ratio=hook)
+            if "ratio" in row:
+                report["ratios"][key] = row.pop("ratio")
+            report["rows"].append(row)
+            log(f"[perf] method {name}: {row['status']} ({time.perf_counter() - t0:.0f} s)")
+        for name, (key, hook) in hooks.items():  # a ratio whose method had no row: time it alone
+            t0 = time.perf_counter()
+            row = method_row(name, opts, split, device, row_metrics, ratio=hook)
+            report["ratios"][key] = row.get("ratio", {"status": row["status"], "note": row.get("note", "")})
+            log(f"[perf] ratio {key}: {time.perf_counter() - t0:.0f} s")
         names = metric_names() if opts.metrics is None else opts.metrics
         if names or "metrics" in opts.ratios:
-            log("[perf] metrics ...")
+            t0 = time.perf_counter()
             clips = metric_clips(split, opts.clips, opts.metric_frames, device)
             with_ref = "metrics" in opts.ratios
             rows, ratios = metric_rows(list(dict.fromkeys([*names, *(["PSNR", "SSIM", "LPIPS"] if with_ref else [])])),
@@ -621,14 +680,13 @@ def run_perf(opts: PerfOptions, log: Callable[[str], None] = print) -> dict:
             report["rows"] += rows
             report["ratios"].update(ratios)
             del clips
-        for key, fn in (("dicface", lambda: run_dicface_ratio(opts, split, device)),
-                        ("keep", lambda: run_keep_ratio(opts, split, device)),
-                        ("vqfr", lambda: run_vqfr_ratio(opts, split, device)),
-                        ("decode", lambda: decode_rows(split, opts.clips, opts.metric_frames))):
+            log(f"[perf] metrics: {time.perf_counter() - t0:.0f} s")
+        for key, fn in (("decode", lambda: decode_rows(split, opts.clips, opts.metric_frames)),):
             if key in opts.ratios:
-                log(f"[perf] ratio {key} ...")
+                t0 = time.perf_counter()
                 try:
                     report["ratios"][key] = fn()
+                    log(f"[perf] ratio {key}: {time.perf_counter() - t0:.0f} s")
                 except Exception as e:
                     report["ratios"][key] = {"status": "failed", "note": f"{type(e).__name__}: {e}"}
                     _free()
