@@ -34,6 +34,12 @@ test-fast: install
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
 
+# frames/s, peak memory and time split per method and metric, plus the naive/reference ratios
+# (results/perf.json); `make perf DEVICE=cuda` on a GPU. perf-metrics: the metric part only.
+DEVICE ?= cpu
+perf: install
+	$(VFR) perf --device $(DEVICE) --out $(OUT)/perf.json $(ARGS)
+
 .PHONY: perf-metrics
 perf-metrics: install
-	$(PY) scripts/perf_metrics.py $(ARGS)
+	$(VFR) perf --device $(DEVICE) --methods "" --ratios metrics --out $(OUT)/perf-metrics.json $(ARGS)

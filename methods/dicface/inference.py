@@ -21,6 +21,7 @@ whose output is discarded use the mean in the naive path).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -114,17 +115,19 @@ def restore_cached(model, clip: Tensor, settings: WindowSettings, clip_id: str =
 
 
 @torch.no_grad()
-def restore_naive(model, clip: Tensor, settings: WindowSettings, clip_id: str = "") -> Tensor:
+def restore_naive(model, clip: Tensor, settings: WindowSettings, clip_id: str = "",
+                  outputs: Optional[Sequence[int]] = None) -> Tensor:
     """Restore a clip at the official cost: one full forward per output frame.
 
     ``official``: the ``max_length`` frames ``s-pre .. s+post`` (replicated at the ends),
     keep position ``pre``; ``center``: the centred 5-frame window, keep position 2.
 
-    Args and returns as ``restore_cached``.
+    Args and returns as ``restore_cached``, except ``outputs``: the output frames to compute
+    (default all, in order); the perf harness times a prefix, each output costing the same.
     """
     n = clip.shape[0]
-    outputs = []
-    for s in range(n):
+    results = []
+    for s in (range(n) if outputs is None else outputs):
         if settings.window == "official":
             frames = official_full_window(n, s, settings.max_length)
             keep = settings.max_length // 2
@@ -139,5 +142,5 @@ def restore_naive(model, clip: Tensor, settings: WindowSettings, clip_id: str = 
             return weights
 
         out, _, _ = model(clip[list(frames)], w=settings.w, mix_fn=mix_fn)
-        outputs.append(out[keep:keep + 1])
-    return torch.cat(outputs)
+        results.append(out[keep:keep + 1])
+    return torch.cat(results)

@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf."""
 from __future__ import annotations
 
 import argparse
@@ -162,6 +162,25 @@ def cmd_restore(a) -> int:
     return 0
 
 
+def cmd_perf(a) -> int:
+    import shlex
+
+    from vfr_bench.perf import PerfOptions, run_perf
+    opts = PerfOptions(split=a.split, frames=a.frames, device=a.device, out=Path(a.out),
+                       methods=None if a.methods == "all" else _csv(a.methods),
+                       metrics=None if a.metrics == "all" else _csv(a.metrics),
+                       ratios=_csv(a.ratios), clips=a.clips or None, metric_frames=a.metric_frames or None,
+                       dicface_frames=a.dicface_frames, naive_outputs=None if a.full else a.naive_outputs,
+                       flair_steps=a.flair_steps, flair_frames=a.flair_frames, flair_size=a.flair_size,
+                       command=a.command_line or shlex.join(sys.argv))
+    try:
+        run_perf(opts)
+    except ValueError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vfr-bench", description="Video face restoration benchmark")
     sub = p.add_subparsers(dest="command", required=True)
@@ -232,6 +251,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fps", type=float, default=None, help="frame rate (default: the video's; 25 for frames)")
     r.add_argument("--no-progress", action="store_true")
     r.set_defaults(func=cmd_restore)
+
+    pf = sub.add_parser("perf", help="frames/s, memory and time split per method and metric, with the "
+                                     "naive/reference ratios (filled weights where checkpoints are absent)")
+    pf.add_argument("--split", default="sample")
+    pf.add_argument("--frames", type=int, default=2,
+                    help="frames of the first clip per method row (and the KEEP/VQFR ratios)")
+    pf.add_argument("--methods", default="all", help="NAME[,NAME...], 'all', or '' for no method rows")
+    pf.add_argument("--metrics", default="all", help="METRIC[,METRIC...], 'all', or '' for no metric rows")
+    pf.add_argument("--ratios", default="dicface,keep,vqfr,metrics,decode,amp",
+                    help="comparisons to run: dicface,keep,vqfr,metrics,decode,amp (or '')")
+    pf.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    pf.add_argument("--out", default="results/perf.json")
+    pf.add_argument("--clips", type=int, default=1, help="clips for the metric rows (0: all)")
+    pf.add_argument("--metric-frames", type=int, default=8,
+                    help="frames per clip for the metric rows (0: whole clips)")
+    pf.add_argument("--dicface-frames", type=int, default=24, help="clip length of the DicFace ratio")
+    pf.add_argument("--naive-outputs", type=int, default=1,
+                    help="output frames of the naive DicFace path that are timed (each costs the same)")
+    pf.add_argument("--full", action="store_true", help="time the naive DicFace path on every output frame")
+    pf.add_argument("--flair-steps", type=int, default=2, help="diffusion steps of the FLAIR row (official 100)")
+    pf.add_argument("--flair-frames", type=int, default=2, help="frames of the FLAIR row's synthetic x8 clip")
+    pf.add_argument("--flair-size", type=int, default=128,
+                    help="output size of that clip (official 512; the LQ is size/8); small by default for CPU")
+    pf.set_defaults(func=cmd_perf, command_line=None)
     return p
 
 
@@ -239,6 +282,9 @@ def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
     from vfr_bench.weights import MissingWeightsError
     args = build_parser().parse_args(argv)
+    if argv is not None:
+        import shlex
+        args.command_line = shlex.join(["vfr-bench", *argv])
     try:
         return args.func(args)
     except (UnknownNameError, BenchError, MissingWeightsError, ConfigError) as e:
