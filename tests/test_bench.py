@@ -31,6 +31,17 @@ class NaNRestorer(VideoRestorer):
         return torch.full((lq.shape[0], 3, *meta.gt_size), float("nan"), device=lq.device)
 
 
+class CountingRestorer(VideoRestorer):
+    """Test method: bicubic upsampling that reports a per-clip counter."""
+
+    def restore(self, lq, meta):
+        self.frames = lq.shape[0]
+        return torch.nn.functional.interpolate(lq, size=meta.gt_size, mode="bicubic").clamp(0, 1)
+
+    def clip_stats(self):
+        return {"frames_seen": self.frames}
+
+
 class NeedsAbsentWeights(VideoRestorer):
     """Test method that needs a file nobody has."""
 
@@ -46,6 +57,7 @@ def test_methods(tmp_path, monkeypatch):
     d = tmp_path / "methods"
     d.mkdir()
     (d / "nan-out.yaml").write_text("entry: tests.test_bench:NaNRestorer\ndescription: test\n")
+    (d / "counting.yaml").write_text("entry: tests.test_bench:CountingRestorer\ndescription: test\n")
     (d / "needs-absent.yaml").write_text("entry: tests.test_bench:NeedsAbsentWeights\ndescription: test\n")
     monkeypatch.setenv("VFR_BENCH_METHODS", str(d))
     e = W.WeightFile("test-absent", "absent-net.pth", "https://example.invalid/absent-net.pth", "test")
@@ -163,6 +175,14 @@ def test_nan_output_fails_every_clip_and_exits_nonzero(tmp_path, test_methods):
     rec = json.loads((tmp_path / "res" / "nan-out" / "tiny" / "ok-a.json").read_text())
     assert rec["status"] == "failed" and "NaN" in rec["error"]
     assert pd.read_csv(tmp_path / "res" / "leaderboard.csv").iloc[0]["n_failed"] == 2
+
+
+def test_method_stats_are_kept_per_clip(tmp_path, test_methods):
+    split = _tiny_split(tmp_path / "tiny", bad=False)
+    assert run_bench(BenchOptions(methods=["counting"], split=str(split), out=tmp_path / "res",
+                                  metrics=["PSNR"], progress=False)) == 0
+    rec = json.loads((tmp_path / "res" / "counting" / "tiny" / "ok-a.json").read_text())
+    assert rec["status"] == "ok" and rec["method_stats"] == {"frames_seen": rec["n_frames"]} and rec["n_frames"] > 0
 
 
 def test_missing_weights_fail_before_any_clip(tmp_path, test_methods, capsys, sample_split):

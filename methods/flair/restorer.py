@@ -171,6 +171,11 @@ class FlairRestorer(VideoRestorer):
         rnn = VF.resize(lq * 2 - 1, [s, s], VF.InterpolationMode.BICUBIC).clamp(-1, 1)
         return cond, rnn
 
+    def clip_stats(self) -> dict:
+        """The frames of the last clip without a detected face (not enhanced), when enhancing."""
+        faces = self.last_stats.get("no_face_frames")
+        return {} if faces is None else {"no_face_frames": len(faces), "no_face_frame_ids": faces}
+
     @torch.no_grad()
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:
         """Restore one clip.

@@ -112,6 +112,7 @@ class ClipEvaluator:
                 pred = restorer.restore(lq, meta)
             _sync(gt.device)
             t1 = time.perf_counter()
+            stats = restorer.clip_stats()
             check_output(pred, gt.shape)
             pred = pred.float().clamp(0, 1)
             ctx = MetricContext(pred, gt, meta)
@@ -126,5 +127,5 @@ class ClipEvaluator:
         metrics = {n: {"value": s.value, "per_frame": s.per_frame, "extra": s.extra} for n, s in scores.items()}
         features = {n: s.features for n, s in scores.items() if s.features is not None}
         rec = self._record(cid, status="ok", metrics=metrics, n_frames=int(pred.shape[0]),
-                           seconds_restore=t1 - t0, seconds_metrics=t2 - t1)
+                           seconds_restore=t1 - t0, seconds_metrics=t2 - t1, method_stats=stats)
         return rec, features

@@ -97,6 +97,11 @@ class VideoRestorer(pl.LightningModule):
         """
         raise NotImplementedError
 
+    def clip_stats(self) -> dict:
+        """Counters about the clip :meth:`restore` just returned, kept in its result file as
+        ``method_stats`` (e.g. FLAIR's frames without a detected face); JSON-serialisable."""
+        return {}
+
     def describe(self) -> dict:
         """Name and configuration, recorded with every result."""
         return {"method": self.method_name, "config": dataclasses.asdict(self.config),

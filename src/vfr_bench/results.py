@@ -36,6 +36,7 @@ class ClipRecord:
         n_frames: frames restored.
         seconds_restore: wall time of ``restore`` (device synchronised).
         seconds_metrics: wall time of all metrics.
+        method_stats: the restorer's counters for this clip (``VideoRestorer.clip_stats``).
         provenance: version, git commit, time.
     """
     clip_id: str
@@ -46,6 +47,7 @@ class ClipRecord:
     n_frames: int = 0
     seconds_restore: float = 0.0
     seconds_metrics: float = 0.0
+    method_stats: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     schema: int = SCHEMA
 

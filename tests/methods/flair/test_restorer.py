@@ -189,6 +189,7 @@ def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
     assert seen == [10, 5]  # once per window, not per step
     assert cf.batches == [9, 4]  # faces only, at t = 5, in both windows
     assert r.last_stats["no_face_frames"] == grey
+    assert r.clip_stats() == {"no_face_frames": len(grey), "no_face_frame_ids": grey}  # kept in the result
     # clip frames of the window positions compared (window 2's first 3 are the overwrite)
     frames = [list(range(10)), [10, 11]]
     for w, (a, b) in enumerate(zip(got, ref)):
