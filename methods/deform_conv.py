@@ -36,8 +36,8 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                   mask: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Drop-in for ``torchvision.ops.deform_conv2d`` with stride 1 and dilation 1.
 
-    On CPU it samples with ``grid_sample`` and applies the weight with one matmul per row
-    block; elsewhere (or for shapes the fast path does not cover: grouped weights, a
+    On CPU it samples with ``grid_sample`` and applies the weight with one matmul per image
+    and row block (the row blocks bound the sampled-column buffer); elsewhere (or for shapes the fast path does not cover: grouped weights, a
     1-pixel-wide input) it calls torchvision's op.
 
     Args:
@@ -68,12 +68,16 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
     # and W swapped (a view) lets that axis be torchvision's (dy, dx) order, so the grid is
     # one fused op: undeformed tap position + offset * scale, in normalised coordinates.
     inp = inp.transpose(2, 3)
-    scale = torch.tensor([2.0 / (h - 1), 2.0 / (w - 1)], dtype=dtype)
-    tap_y = torch.arange(kh, dtype=dtype).repeat_interleave(kw).view(taps, 1, 1)
-    tap_x = torch.arange(kw, dtype=dtype).repeat(kh).view(taps, 1, 1)
+    # The grid is built in float64: normalised coordinates lose ~(size/2) x their rounding error
+    # when grid_sample maps them back to pixels, so a float32 grid would be 4x less accurate
+    # than torchvision's own float32 arithmetic (measured at 256 px).
+    f64 = torch.float64
+    scale = torch.tensor([2.0 / (h - 1), 2.0 / (w - 1)], dtype=f64)
+    tap_y = torch.arange(kh, dtype=f64).repeat_interleave(kw).view(taps, 1, 1)
+    tap_x = torch.arange(kw, dtype=f64).repeat(kh).view(taps, 1, 1)
     base = torch.stack(torch.broadcast_tensors(
-        torch.arange(ho, dtype=dtype).view(1, ho, 1) - ph + tap_y,
-        torch.arange(wo, dtype=dtype).view(1, 1, wo) - pw + tap_x), dim=-1) * scale - 1.0
+        torch.arange(ho, dtype=f64).view(1, ho, 1) - ph + tap_y,
+        torch.arange(wo, dtype=f64).view(1, 1, wo) - pw + tap_x), dim=-1) * scale - 1.0
     offset = offset.reshape(n, groups, taps, 2, ho, wo).permute(0, 1, 2, 4, 5, 3)
     if mask is not None:
         mask = mask.reshape(n * groups, 1, taps, ho, wo)
@@ -82,7 +86,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
     for r0 in range(0, ho, rows_per_block):
         r1 = min(ho, r0 + rows_per_block)
         rows = r1 - r0
-        grid = torch.addcmul(base[:, r0:r1], offset[:, :, :, r0:r1], scale)  # [N, G, taps, rows, Wo, 2]
+        grid = torch.addcmul(base[:, r0:r1], offset[:, :, :, r0:r1], scale).to(dtype)  # [N,G,taps,rows,Wo,2]
         sampled = F.grid_sample(inp, grid.view(n * groups, taps * rows, wo, 2), mode="bilinear",
                                 padding_mode="zeros", align_corners=True)
         sampled = sampled.view(n * groups, cin // groups, taps, rows, wo)
