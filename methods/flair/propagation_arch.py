@@ -4,7 +4,8 @@ FLAIR (Zou et al., WACV 2025, https://github.com/wustl-cig/FLAIR, ``unet.BasicVS
 ``unet_new.BasicVSRPP``) adapts BasicVSR++ (Chan et al., CVPR 2022; mmediting) to refine
 UNet features of a clip: one backward and one forward propagation branch, each aligning
 the propagated feature with second-order flow-guided modulated deformable convolution
-(``torchvision.ops.deform_conv2d``), then a reconstruction block and a zero-initialised 1x1
+(``torchvision.ops.deform_conv2d``; run here through ``methods.deform_conv``, which is
+faster on CPU), then a reconstruction block and a zero-initialised 1x1
 conv added to the input features. FLAIR additionally scales the propagated state (and the
 stored branch features) by a per-pixel weight map (its "propagation annealing").
 """
@@ -15,9 +16,9 @@ from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
+from ..deform_conv import deform_conv2d
 from .layers_arch import maybe_checkpoint, zero_module
 from .spynet_arch import SPyNet, flow_warp
 
@@ -89,8 +90,7 @@ class SecondOrderDeformableAlignment(nn.Module):
         offset_1 = offset_1 + flow_1.flip(1).repeat(1, offset_1.size(1) // 2, 1, 1)
         offset_2 = offset_2 + flow_2.flip(1).repeat(1, offset_2.size(1) // 2, 1, 1)
         offset = torch.cat([offset_1, offset_2], dim=1)
-        return torchvision.ops.deform_conv2d(x, offset, self.weight, self.bias, stride=1,
-                                             padding=1, dilation=1, mask=torch.sigmoid(mask))
+        return deform_conv2d(x, offset, self.weight, self.bias, padding=1, mask=torch.sigmoid(mask))
 
 
 class BasicVSRPP(nn.Module):
