@@ -8,10 +8,11 @@ Range: [0, inf) dB, higher is better.
 
 Two backends with the same definition (both tested against basicsr): ``torch`` scores the
 whole clip in batched tensor ops on its device (GPU), ``opencv`` walks the frames of a CPU
-clip one at a time in numpy. On CPU the frame walk is the fast one: a 512x512 frame's
-planes stay in cache, whereas a clip-sized tensor op streams every intermediate through
-memory (measured ~8x slower per frame on 2 cores; ``vfr-bench perf``). ``auto`` picks
-``opencv`` for CPU tensors, ``torch`` otherwise.
+clip one at a time through two reused frame buffers (SSIM filters them with OpenCV, hence
+the name). On CPU the frame walk is the fast one: a 512x512 frame's planes stay in cache,
+whereas a clip-sized tensor op streams every intermediate through memory (measured ~8x
+slower per frame on 2 cores; ``vfr-bench perf``). ``auto`` picks ``opencv`` for CPU
+tensors, ``torch`` otherwise.
 """
 from __future__ import annotations
 
@@ -62,26 +63,32 @@ def pick_backend(backend: str, x: torch.Tensor) -> str:
 
 
 def frames_255(pred: torch.Tensor, gt: torch.Tensor, crop_border: int, y_channel: bool,
-               quantize: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+               quantize: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Frame pairs for the ``opencv`` backend, prepared as :func:`prepare` does.
+
+    The quantisation runs in place in two float32 frame buffers allocated once per clip
+    (torch's vectorised, threaded kernels; no fresh pages per frame), so each yielded pair
+    is scratch space: consume it, and feel free to overwrite it, before the next one.
 
     Args:
         pred, gt: [T,3,H,W] float RGB in [0,1] on the CPU.
     Yields:
-        per frame, two [C,H',W'] float32 arrays in [0,255] (C = 1 with ``y_channel``).
+        per frame, two contiguous [C,H',W'] float32 tensors in [0,255] (C = 1 with ``y_channel``).
     """
-    w = np.asarray(_Y_WEIGHTS, np.float64) / 255.0
+    w = torch.tensor(_Y_WEIGHTS, dtype=torch.float64).div(255.0).view(3, 1, 1)
+    bufs = [torch.empty(pred.shape[1:], dtype=torch.float32) for _ in range(2)]
     for a, b in zip(pred.detach(), gt.detach()):
         out = []
-        for x in (a, b):
-            x = np.clip(x.float().numpy(), 0, 1) * np.float32(255)
+        for x, buf in zip((a, b), bufs):
+            torch.clamp(x, 0, 1, out=buf).mul_(255)  # the float32 product, as tensor2img
             if quantize:
-                np.rint(x, out=x)  # half to even, on the float32 product as tensor2img
+                buf.round_()  # half to even
+            x = buf
             if crop_border:
                 x = x[:, crop_border:-crop_border, crop_border:-crop_border]
             if y_channel:  # float64 dot product as basicsr's bgr2ycbcr, kept in float32
-                x = (np.tensordot(w, x, axes=1) + 16.0).astype(np.float32)[None]
-            out.append(np.ascontiguousarray(x))
+                x = (x.double().mul(w).sum(0, keepdim=True) + 16.0).float()
+            out.append(x.contiguous())
         yield out[0], out[1]
 
 
@@ -103,10 +110,10 @@ def psnr(pred: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: 
     if pred.shape != gt.shape:
         raise ValueError(f"PSNR: pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ")
     if pick_backend(backend, pred) == "opencv":
-        mse = [np.mean(np.square(a - b), dtype=np.float64)
-               for a, b in frames_255(pred, gt, crop_border, y_channel, quantize)]
-        with np.errstate(divide="ignore"):
-            return torch.from_numpy(10.0 * np.log10(255.0 ** 2 / np.asarray(mse, np.float64)))
+        # differences and squares in float32 (exact for 8-bit levels), summed in float64 as basicsr
+        mse = torch.stack([a.sub_(b).square_().sum(dtype=torch.float64) / a.numel()
+                           for a, b in frames_255(pred, gt, crop_border, y_channel, quantize)])
+        return 10.0 * torch.log10(255.0 ** 2 / mse)
     a = prepare(pred, crop_border, y_channel, quantize)
     b = prepare(gt, crop_border, y_channel, quantize)
     mse = (a - b).pow(2).flatten(1).mean(1)

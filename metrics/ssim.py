@@ -134,7 +134,7 @@ def ssim(pred: torch.Tensor, gt: torch.Tensor, crop_border: int = 0, y_channel: 
     if pred.shape != gt.shape:
         raise ValueError(f"SSIM: pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ")
     if pick_backend(backend, pred) == "opencv":
-        return torch.tensor([_ssim_frame_opencv(a, b)
+        return torch.tensor([_ssim_frame_opencv(a.numpy(), b.numpy())
                              for a, b in frames_255(pred, gt, crop_border, y_channel, quantize)],
                             dtype=torch.float64)
     out = [_ssim_255(prepare(pred[s], crop_border, y_channel, quantize),

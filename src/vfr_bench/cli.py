@@ -170,6 +170,7 @@ def cmd_perf(a) -> int:
                        methods=None if a.methods == "all" else _csv(a.methods),
                        metrics=None if a.metrics == "all" else _csv(a.metrics),
                        ratios=_csv(a.ratios), clips=a.clips or None, metric_frames=a.metric_frames or None,
+                       metric_repeats=a.metric_repeats,
                        dicface_frames=a.dicface_frames, naive_outputs=None if a.full else a.naive_outputs,
                        flair_steps=a.flair_steps, flair_frames=a.flair_frames, flair_size=a.flair_size,
                        command=a.command_line or shlex.join(sys.argv))
@@ -266,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--clips", type=int, default=1, help="clips for the metric rows (0: all)")
     pf.add_argument("--metric-frames", type=int, default=8,
                     help="frames per clip for the metric rows (0: whole clips)")
+    pf.add_argument("--metric-repeats", type=int, default=3,
+                    help="time each metric row and reference loop at least this many times (and for >= 1 s), keep the best")
     pf.add_argument("--dicface-frames", type=int, default=24, help="clip length of the DicFace ratio")
     pf.add_argument("--naive-outputs", type=int, default=1,
                     help="output frames of the naive DicFace path that are timed (each costs the same)")

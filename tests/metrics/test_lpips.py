@@ -31,6 +31,8 @@ def test_lpips_equals_reference_package(alexnet_file, monkeypatch):
         raise AssertionError("torchvision tried to download weights")
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
     m.setup(torch.device("cpu"))
+    conv1 = m.model.net.slice1[0].weight
+    assert conv1.dim() == 4 and conv1.is_contiguous(memory_format=torch.channels_last)  # the faster layout
 
     # reference: the package's own LPIPS(net='alex'), whose trunk constructor receives the
     # test's AlexNet instead of downloading torchvision's
