@@ -18,8 +18,10 @@ BACKENDS = ("torch", "opencv")
 
 def _compare(pred: torch.Tensor, gt: torch.Tensor, crop: int, y: bool, backend: str) -> None:
     """Our per-frame values against basicsr's tensor2img -> calculate_psnr/calculate_ssim."""
+    before = pred.clone(), gt.clone()
     ours_p = psnr(pred, gt, crop_border=crop, y_channel=y, backend=backend)
     ours_s = ssim(pred, gt, crop_border=crop, y_channel=y, backend=backend)
+    assert torch.equal(pred, before[0]) and torch.equal(gt, before[1])  # scratch buffers, not the inputs
     for t in range(pred.shape[0]):
         a, b = tensor2img(pred[t], rgb2bgr=True), tensor2img(gt[t], rgb2bgr=True)
         ref_p = calculate_psnr(a, b, crop_border=crop, test_y_channel=y)
