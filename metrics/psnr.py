@@ -10,7 +10,7 @@ Two backends with the same definition (both tested against basicsr): ``torch`` s
 whole clip in batched tensor ops on its device (GPU), ``opencv`` walks the frames of a CPU
 clip one at a time through two reused frame buffers (SSIM filters them with OpenCV, hence
 the name). On CPU the frame walk is the fast one: a 512x512 frame's planes stay in cache,
-whereas a clip-sized tensor op streams every intermediate through memory (measured ~8x
+whereas a clip-sized tensor op streams every intermediate through memory (measured 5-20x
 slower per frame on 2 cores; ``vfr-bench perf``). ``auto`` picks ``opencv`` for CPU
 tensors, ``torch`` otherwise.
 """
