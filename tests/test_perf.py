@@ -60,7 +60,10 @@ def test_perf_runs_end_to_end_and_writes_provenance(sample_split, tiny_dicface, 
     assert "status" not in d, d
     assert d["frames"] == 6 and d["naive_outputs_timed"] == 2 and d["note"] == "naive timed on 2 of 6 outputs"
     assert d["max_rel_diff"] < 1e-5 and d["agree_1e-5"] and d["ratio"] > 0 and d["weights"] == "filled"
-    assert rep["ratios"]["metrics"]["psnr_ssim"]["ratio"] > 0
+    met = rep["ratios"]["metrics"]
+    assert met["psnr_ssim"]["ratio"] > 0
+    assert all(met[k]["ratio"] > 0 and met["reference_uint8"][k]["reference_fps"] > 0 for k in ("PSNR", "SSIM"))
+    assert "tensor2img" in met["reference"]
     assert {"png", "pyav", "decord"} <= set(rep["ratios"]["decode"])
     assert rep["ratios"]["decode"]["png"]["frames"] == sum(c.n_frames for c in sample_split.clips)
     assert rep["ratios"]["amp"]["status"] == "skipped"
