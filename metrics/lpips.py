@@ -97,6 +97,5 @@ class LPIPS(ClipMetric):
 
     def score(self, ctx: MetricContext) -> ClipScore:
         self.setup(ctx.pred.device)
-        self.model.to(ctx.pred.device)
         v = lpips_frames(self.model, ctx.pred, ctx.gt)
         return ClipScore(float(v.double().mean()), v.double().tolist())

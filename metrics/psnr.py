@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import numpy as np
 import torch
 
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext
@@ -80,7 +79,7 @@ def frames_255(pred: torch.Tensor, gt: torch.Tensor, crop_border: int, y_channel
     for a, b in zip(pred.detach(), gt.detach()):
         out = []
         for x, buf in zip((a, b), bufs):
-            torch.clamp(x, 0, 1, out=buf).mul_(255)  # the float32 product, as tensor2img
+            torch.clamp(x.float(), 0, 1, out=buf).mul_(255)  # the float32 product, as tensor2img
             if quantize:
                 buf.round_()  # half to even
             x = buf

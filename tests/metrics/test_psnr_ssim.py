@@ -50,6 +50,18 @@ def test_matches_basicsr_on_random_images(crop, y, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("y", [False, True])
+def test_float64_clips_score_as_their_float32_values(backend, y):
+    # tensor2img casts to float32 first; so do we (float64 restorer outputs, conformance runs)
+    g = torch.Generator().manual_seed(3)
+    gt = torch.rand(2, 3, 24, 20, generator=g)
+    pred = (gt + 0.05 * torch.randn(2, 3, 24, 20, generator=g)).clamp(0, 1)
+    for fn in (psnr, ssim):
+        assert torch.equal(fn(pred.double(), gt.double(), y_channel=y, backend=backend),
+                           fn(pred, gt, y_channel=y, backend=backend))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_identical_frames(backend):
     x = torch.rand(2, 3, 32, 32)
     assert torch.isinf(psnr(x, x, backend=backend)).all()
