@@ -1,14 +1,12 @@
-"""Clip loading: one item per clip, sharded across ranks without padding duplicates."""
+"""Clip reading: one dataset item per clip (frames folders -> float tensors)."""
 from __future__ import annotations
 
-import math
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from vfr_bench.datasets.splits import ClipEntry, frame_files
 
@@ -39,9 +37,10 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 
 class ClipDataset(Dataset):
-    """Items: ``{"clip_id", "fps", "lq" [T,3,h,w], "gt" [T,3,H,W], "mask"? [T,1,h,w]}``, float32
-    in [0,1]. A clip that cannot be read yields ``{"clip_id", "error"}`` instead of raising, so
-    the run records it as failed and goes on.
+    """Items: ``{"clip_id", "fps", "lq" [T,3,h,w], "gt"? [T,3,H,W], "mask"? [T,1,h,w]}``, float32
+    in [0,1]; ``gt`` is absent on splits without ground truth (real footage). A clip that cannot
+    be read, or whose LQ and GT frame counts differ, yields ``{"clip_id", "error"}`` instead of
+    raising, so the run records it as failed and goes on.
     """
 
     def __init__(self, clips: Sequence[ClipEntry], max_frames: int | None = None):
@@ -55,40 +54,13 @@ class ClipDataset(Dataset):
         c = self.clips[i]
         try:
             n = self.max_frames
-            item = {"clip_id": c.id, "fps": c.fps, "lq": to_tensor(read_frames(c.lq, n)),
-                    "gt": to_tensor(read_frames(c.gt, n))}
+            item = {"clip_id": c.id, "fps": c.fps, "lq": to_tensor(read_frames(c.lq, n))}
+            if c.gt is not None:
+                item["gt"] = to_tensor(read_frames(c.gt, n))
             if c.mask is not None:
                 item["mask"] = to_tensor(read_frames(c.mask, n)[..., :1])
-        except Exception as e:  # recorded per clip by the evaluator
+        except Exception as e:  # recorded per clip by the prediction writer
             return {"clip_id": c.id, "error": f"cannot read clip: {e}"}
+        if "gt" in item and item["gt"].shape[0] != item["lq"].shape[0]:
+            return {"clip_id": c.id, "error": f"LQ has {item['lq'].shape[0]} frames, GT has {item['gt'].shape[0]}"}
         return item
-
-
-class ShardSampler(Sampler[int]):
-    """Rank r of W takes items r, r+W, r+2W, ...: every item exactly once over all ranks,
-    no padding duplicates (unlike DistributedSampler). Rank and world size are read when
-    iterating, so it works with Lightning's DDP launch."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    @staticmethod
-    def _rank_world() -> tuple[int, int]:
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
-
-    def __iter__(self) -> Iterator[int]:
-        rank, world = self._rank_world()
-        return iter(range(rank, self.n, world))
-
-    def __len__(self) -> int:
-        rank, world = self._rank_world()
-        return max(0, math.ceil((self.n - rank) / world))
-
-
-def clip_loader(clips: Sequence[ClipEntry], num_workers: int = 0, max_frames: int | None = None) -> DataLoader:
-    """One clip per step (``batch_size=None``), sharded by :class:`ShardSampler`."""
-    ds = ClipDataset(clips, max_frames)
-    return DataLoader(ds, batch_size=None, sampler=ShardSampler(len(ds)), num_workers=num_workers,
-                      persistent_workers=False)

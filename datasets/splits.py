@@ -29,7 +29,7 @@ class ClipEntry:
     n_frames: int
     fps: float
     lq: Path
-    gt: Path
+    gt: Optional[Path]  # None on splits without ground truth (real footage)
     mask: Optional[Path] = None
 
 
@@ -45,6 +45,11 @@ class Split:
     def degradation(self) -> str:
         """The degradation operator the split declares (``blind`` or a FLAIR operator name)."""
         return self.manifest.get("degradation", "blind")
+
+    @property
+    def has_gt(self) -> bool:
+        """Every clip has ground truth (False for real footage: only GT-free metrics apply)."""
+        return all(c.gt is not None for c in self.clips)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -82,7 +87,7 @@ def read_split(root: Path) -> Split:
     root = Path(root)
     manifest = json.loads((root / "manifest.json").read_text())
     clips = tuple(ClipEntry(c["id"], int(c["n_frames"]), float(c.get("fps", 25)), root / c["lq"],
-                            root / c["gt"], root / c["mask"] if c.get("mask") else None)
+                            root / c["gt"] if c.get("gt") else None, root / c["mask"] if c.get("mask") else None)
                   for c in manifest["clips"])
     return Split(manifest["name"], root, manifest, manifest_hash(manifest), clips)
 

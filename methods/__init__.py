@@ -53,10 +53,11 @@ def method_spec(name: str) -> dict:
     return spec
 
 
-def build_method(name: str, overrides: Optional[Mapping[str, Any]] = None):
-    """Instantiate method ``name`` with its YAML params, then ``overrides`` (``--set key=value``)."""
+def build_method(name: str, overrides: Optional[Mapping[str, Any]] = None, degradation: str = "blind"):
+    """Instantiate method ``name`` with its YAML params, then ``overrides`` (``--set key=value``),
+    for a split of ``degradation`` (fixes what depends on it, e.g. FLAIR's task)."""
     spec = method_spec(name)
     cls = resolve(spec["entry"])
     params = {**(spec.get("params") or {}), **(overrides or {})}
     cfg = to_dataclass(cls.Config, params, f"{spec['_path']} params")
-    return cls(name, cfg)
+    return cls(name, cfg, degradation)

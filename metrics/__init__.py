@@ -50,16 +50,21 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "AKD[dlib68]", "sigma_AKD[dlib68]", "TLME[dlib68]", "E_warp[dis]", "E_warp[raft]", "FVD")
 
 
+# The default set on splits without ground truth (real footage): the GT-free columns.
+DEFAULT_GT_FREE_METRICS: tuple[str, ...] = ()
+
+
 def metric_names() -> list[str]:
     return list(METRICS)
 
 
 def build_metric(name: str):
-    """Instantiate the metric registered under ``name`` (its column name)."""
+    """Instantiate the metric registered under ``name``; the registry key is its column name
+    (written here only: classes compute no names)."""
     try:
         e = METRICS[name]
     except KeyError:
         raise unknown("metric", name, METRICS) from None
     metric = resolve(e.entry)(**e.kwargs)
-    assert metric.name == name, f"registry name {name} != metric.name {metric.name}"
+    metric.name = name
     return metric

@@ -45,9 +45,8 @@ def both_valid(pred: Landmarks, gt: Landmarks) -> np.ndarray:
 
 class AKD(LandmarkMetric):
     """Mean over frames of the per-frame landmark distance (px); frames without a face excluded."""
-    prefix = "AKD"
 
-    def reduce(self, d: np.ndarray) -> float:
+    def clip_value(self, d: np.ndarray) -> float:
         return float(np.mean(d))
 
     def score(self, ctx: MetricContext) -> ClipScore:
@@ -55,13 +54,12 @@ class AKD(LandmarkMetric):
         ok = both_valid(p, g)
         d = keypoint_distances(p.points, g.points)
         d[~ok] = np.nan
-        value = self.reduce(d[ok]) if ok.any() else float("nan")
+        value = self.clip_value(d[ok]) if ok.any() else float("nan")
         return ClipScore(value, d.tolist(), {"frames_no_face": int((~ok).sum())})
 
 
 class SigmaAKD(AKD):
     """Standard deviation over frames of the per-frame landmark distance (px), as KEEP."""
-    prefix = "sigma_AKD"
 
-    def reduce(self, d: np.ndarray) -> float:
+    def clip_value(self, d: np.ndarray) -> float:
         return float(np.std(d))

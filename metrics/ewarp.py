@@ -30,7 +30,6 @@ CPU) and ``raft`` (torchvision RAFT-large, ``raft_large_C_T_SKHT_V2-ff5fadd5.pth
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
-from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, frames_chunks
+from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 
 BACKENDS = ("dis", "raft")
 BACKEND_WEIGHTS = {"dis": (), "raft": ("raft-large",)}
@@ -122,21 +121,19 @@ def dis_flow(frames: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor
     return torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2).to(frames.device)
 
 
-@lru_cache(maxsize=None)
-def load_raft(device: str) -> torch.nn.Module:
-    """torchvision RAFT-large with the registry file (never torchvision's download), strict, eval."""
+def build_raft() -> torch.nn.Module:
+    """torchvision RAFT-large with the registry file (never torchvision's download), strict, eval, CPU."""
     from torchvision.models.optical_flow import raft_large
     net = raft_large(weights=None, progress=False)
     sd = torch.load(weight_registry.locate("raft-large"), map_location="cpu", weights_only=True)
     net.load_state_dict(sd, strict=True)
-    return net.eval().to(device)
+    return net.eval()
 
 
 @torch.no_grad()
-def raft_flow(frames: torch.Tensor, pairs: list[tuple[int, int]], chunk: int = 4,
+def raft_flow(frames: torch.Tensor, pairs: list[tuple[int, int]], net: torch.nn.Module, chunk: int = 4,
               iters: int = 12) -> torch.Tensor:
     """RAFT-large flow for (source, target) pairs, batched; inputs scaled to [-1,1], sizes padded to /8."""
-    net = load_raft(str(frames.device))
     h, w = frames.shape[-2:]
     ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
     x = F.pad(frames.float() * 2 - 1, (0, pw, 0, ph), mode="replicate")  # [0,1] -> [-1,1]
@@ -148,27 +145,34 @@ def raft_flow(frames: torch.Tensor, pairs: list[tuple[int, int]], chunk: int = 4
     return torch.cat(out)
 
 
-def flow_pairs(frames: torch.Tensor, backend: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(forward [T-1,2,H,W], backward [T-1,2,H,W]) flows between consecutive frames."""
+def flow_pairs(frames: torch.Tensor, backend: str,
+               net: Optional[torch.nn.Module] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(forward [T-1,2,H,W], backward [T-1,2,H,W]) flows between consecutive frames.
+
+    Args:
+        net: the RAFT network (``raft`` backend, from :func:`build_raft`).
+    """
     t = frames.shape[0]
     pairs = [(i, i + 1) for i in range(t - 1)] + [(i + 1, i) for i in range(t - 1)]
-    flow = dis_flow(frames, pairs) if backend == "dis" else raft_flow(frames, pairs)
+    flow = dis_flow(frames, pairs) if backend == "dis" else raft_flow(frames, pairs, net)
     return flow[:t - 1], flow[t - 1:]
 
 
-def e_warp(frames: torch.Tensor, flow_frames: Optional[torch.Tensor] = None, backend: str = "dis") -> torch.Tensor:
+def e_warp(frames: torch.Tensor, flow_frames: Optional[torch.Tensor] = None, backend: str = "dis",
+           net: Optional[torch.nn.Module] = None) -> torch.Tensor:
     """Per-pair warping error of ``frames`` with flow estimated on ``flow_frames`` (default: itself).
 
     Args:
         frames: [T,3,H,W] float RGB in [0,1], the clip scored.
         flow_frames: [T,3,H,W] the clip the flow and mask come from.
         backend: ``dis`` or ``raft``.
+        net: the RAFT network (``raft`` backend).
 
     Returns:
         [T-1] float64, unscaled (multiply by 1e3 for the reported column).
     """
     src = frames if flow_frames is None else flow_frames
-    fw, bw = flow_pairs(src, backend)
+    fw, bw = flow_pairs(src, backend, net)
     return warp_errors(frames, fw, non_occlusion_mask(fw.float(), bw.float()))
 
 
@@ -182,20 +186,26 @@ class EWarp(ClipMetric):
     higher_is_better = False
 
     def __init__(self, backend: str = "dis", flow_source: str = "gt"):
+        super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"E_warp backend must be one of {BACKENDS}, got {backend!r}")
         if flow_source not in FLOW_SOURCES:
             raise ValueError(f"flow_source must be one of {FLOW_SOURCES}, got {flow_source!r}")
         self.backend, self.flow_source = backend, flow_source
-        self.name = f"E_warp[{backend}]"
         self.weights = BACKEND_WEIGHTS[backend]
-        super().__init__()
+        self.raft = None
+
+    def setup(self, device: torch.device, nets: Optional[SharedNetworks] = None) -> "EWarp":
+        if self.backend == "raft":
+            self.raft = (nets or SharedNetworks()).get("raft-large", build_raft, device)
+        return self
 
     def score(self, ctx: MetricContext) -> ClipScore:
         extra = {"flow_source": self.flow_source, "scale": REPORT_SCALE}
         if ctx.pred.shape[0] < 2:
             return ClipScore(float("nan"), [], extra)
         src = ctx.gt if self.flow_source == "gt" else ctx.pred
-        fw, bw = ctx.cached(f"flow[{self.backend}]:{self.flow_source}", lambda: flow_pairs(src, self.backend))
+        fw, bw = ctx.cached(f"flow[{self.backend}]:{self.flow_source}",
+                            lambda: flow_pairs(src, self.backend, self.raft))
         e = warp_errors(ctx.pred, fw, non_occlusion_mask(fw.float(), bw.float())) * REPORT_SCALE
         return ClipScore(float(e.mean()), e.tolist(), extra)

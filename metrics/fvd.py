@@ -10,8 +10,8 @@ no antialiasing, as the StyleGAN-V-derived FVD scripts preprocess). One
 feature row per window for the restored and for the GT clip.
 
 FVD is split-level: :meth:`FVD.score` returns NaN as the clip value and the clip's
-features ([W,2,D]: window, (pred, gt), feature); :meth:`FVD.compute` stacks the
-features of every clip (the runner reloads them from each clip's .npz, so clips of all
+features ([W,2,D]: window, (pred, gt), feature); :meth:`FVD.reduce` stacks the
+features of every clip (the summary reloads them from each clip's .npz, so clips of all
 DDP ranks and of resumed runs count) and returns
 
     FVD = |mu_p - mu_g|^2 + tr(S_p + S_g - 2 (S_p S_g)^{1/2})
@@ -21,14 +21,14 @@ the value is still defined but noisy: compare FVD only on splits of many clips.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
-from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext
+from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks
 
 WINDOW, SIZE = 16, 224
 
@@ -54,10 +54,9 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt)
 
 
-@lru_cache(maxsize=None)
-def load_i3d(device: str) -> torch.jit.ScriptModule:
-    """The StyleGAN-V I3D TorchScript from the weights folder, eval, on ``device``."""
-    return torch.jit.load(str(weight_registry.locate("i3d")), map_location=device).eval()
+def build_i3d() -> torch.jit.ScriptModule:
+    """The StyleGAN-V I3D TorchScript from the weights folder, eval, CPU."""
+    return torch.jit.load(str(weight_registry.locate("i3d")), map_location="cpu").eval()
 
 
 def clip_windows(x: torch.Tensor) -> torch.Tensor:
@@ -81,17 +80,24 @@ def i3d_features(x: torch.Tensor, net) -> np.ndarray:
 
 class FVD(ClipMetric):
     """Split-level Fréchet distance of I3D features of restored vs GT windows."""
-    name = "FVD"
     higher_is_better = False
     weights = ("i3d",)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.i3d = None
+
+    def setup(self, device: torch.device, nets: Optional[SharedNetworks] = None) -> "FVD":
+        self.i3d = (nets or SharedNetworks()).get("i3d", build_i3d, device)
+        return self
+
     def score(self, ctx: MetricContext) -> ClipScore:
-        net = load_i3d(str(ctx.pred.device))
-        fp, fg = i3d_features(ctx.pred, net), i3d_features(ctx.gt, net)
+        fp, fg = i3d_features(ctx.pred, self.i3d), i3d_features(ctx.gt, self.i3d)
         return ClipScore(float("nan"), None, {"windows": int(fp.shape[0])}, np.stack([fp, fg], 1))
 
-    def compute(self) -> float:
-        feats = [s.features for s in self.scores if s.features is not None and len(s.features)]
+    def reduce(self, scores: Sequence[ClipScore]) -> float:
+        """Fréchet distance over the windows of every clip (NaN with fewer than 2 windows)."""
+        feats = [s.features for s in scores if s.features is not None and len(s.features)]
         if not feats:
             return float("nan")
         f = np.concatenate(feats)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
-from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, frames_chunks
+from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 from vfr_bench.metrics.landmarks import clip_landmarks, uint8_frames
 
 BACKENDS = ("arcface", "dlib")
@@ -75,14 +75,13 @@ def warp_affine(x: torch.Tensor, m: np.ndarray, size: int) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-@lru_cache(maxsize=None)
-def load_arcface(device: str) -> torch.nn.Module:
-    """IR-SE50 with ``recognition_arcface_ir_se50.pth`` from the weights folder, strict, eval."""
+def build_arcface() -> torch.nn.Module:
+    """IR-SE50 with ``recognition_arcface_ir_se50.pth`` from the weights folder, strict, eval, CPU."""
     from vfr_bench.metrics.arcface_arch import ArcFaceIRSE50
     net = ArcFaceIRSE50()
     sd = torch.load(weight_registry.locate("arcface-ir-se50"), map_location="cpu", weights_only=True)
     net.load_state_dict(sd, strict=True)
-    return net.eval().to(device)
+    return net.eval()
 
 
 @torch.no_grad()
@@ -135,13 +134,18 @@ def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
-def clip_embeddings(ctx: MetricContext, which: str, backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """([T,D] float64 embeddings, [T] bool valid) of pred or gt, computed once per clip."""
-    clip = ctx.pred if which == "pred" else ctx.gt
+def clip_embeddings(ctx: MetricContext, which: str, backend: str,
+                    net: Optional[torch.nn.Module] = None) -> tuple[np.ndarray, np.ndarray]:
+    """([T,D] float64 embeddings, [T] bool valid) of ``pred``, ``gt`` or ``lq``, computed once per clip.
+
+    Args:
+        net: the ArcFace network (``arcface`` backend; from the metric's :meth:`IDS.setup`).
+    """
+    clip = getattr(ctx, which)
 
     def compute():
         if backend == "arcface":
-            e = arcface_embeddings(clip, load_arcface(str(clip.device)))
+            e = arcface_embeddings(clip, net)
             return e.double().cpu().numpy(), np.ones(len(e), dtype=bool)
         lm = clip_landmarks(ctx, which, "dlib68", "template")
         return dlib_embeddings(uint8_frames(ctx, which), lm.shapes)
@@ -149,10 +153,11 @@ def clip_embeddings(ctx: MetricContext, which: str, backend: str) -> tuple[np.nd
     return ctx.cached(f"embedding[{backend}]:{which}", compute)
 
 
-def identity_similarity(ctx: MetricContext, backend: str) -> tuple[np.ndarray, np.ndarray]:
+def identity_similarity(ctx: MetricContext, backend: str,
+                        net: Optional[torch.nn.Module] = None) -> tuple[np.ndarray, np.ndarray]:
     """([T] per-frame cosine similarity, NaN where no face; [T] bool both clips have a face)."""
-    ep, vp = clip_embeddings(ctx, "pred", backend)
-    eg, vg = clip_embeddings(ctx, "gt", backend)
+    ep, vp = clip_embeddings(ctx, "pred", backend, net)
+    eg, vg = clip_embeddings(ctx, "gt", backend, net)
     ok = vp & vg
     s = np.full(len(ok), np.nan)
     s[ok] = cosine_similarity(ep[ok], eg[ok])
@@ -166,15 +171,14 @@ class IDS(ClipMetric):
         backend: ``arcface`` or ``dlib``.
     """
     higher_is_better = True
-    prefix = "IDS"
 
     def __init__(self, backend: str = "arcface"):
+        super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"IDS backend must be one of {BACKENDS}, got {backend!r}")
         self.backend = backend
-        self.name = f"{self.prefix}[{backend}]"
         self.weights = BACKEND_WEIGHTS[backend]
-        super().__init__()
+        self.arcface = None
 
     def unavailable_reason(self) -> Optional[str]:
         if self.backend == "dlib":
@@ -184,19 +188,23 @@ class IDS(ClipMetric):
                 return "dlib is not installed; run: pip install dlib-bin"
         return super().unavailable_reason()
 
-    def reduce(self, s: np.ndarray) -> float:
+    def setup(self, device: torch.device, nets: Optional[SharedNetworks] = None) -> "IDS":
+        if self.backend == "arcface":
+            self.arcface = (nets or SharedNetworks()).get("arcface-ir-se50", build_arcface, device)
+        return self
+
+    def clip_value(self, s: np.ndarray) -> float:
         return float(np.mean(s))
 
     def score(self, ctx: MetricContext) -> ClipScore:
-        s, ok = identity_similarity(ctx, self.backend)
-        value = self.reduce(s[ok]) if ok.any() else float("nan")
+        s, ok = identity_similarity(ctx, self.backend, self.arcface)
+        value = self.clip_value(s[ok]) if ok.any() else float("nan")
         return ClipScore(value, s.tolist(), {"frames_no_face": int((~ok).sum())})
 
 
 class SigmaIDS(IDS):
     """Standard deviation over frames of the per-frame IDS, reported x1e-2 (value = 100 * std)."""
     higher_is_better = False
-    prefix = "sigma_IDS"
 
-    def reduce(self, s: np.ndarray) -> float:
+    def clip_value(self, s: np.ndarray) -> float:
         return float(np.std(s) * 100.0)

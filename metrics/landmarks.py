@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
-from vfr_bench.metrics.base import ClipMetric, MetricContext, frames_chunks
+from vfr_bench.metrics.base import ClipMetric, MetricContext, SharedNetworks, frames_chunks
 
 BACKENDS = ("dlib68", "awing98")
 BACKEND_WEIGHTS = {"dlib68": ("dlib-shape68",), "awing98": ("awing-wflw",)}
@@ -137,19 +137,13 @@ def dlib68_landmarks(frames: np.ndarray, box: str = "template") -> Landmarks:
 
 
 # --- AWing (facexlib FAN, 4 hourglasses, 98 WFLW points) -----------------------------
-_AWING_CACHE: dict = {}
-
-
-def load_awing(device: torch.device) -> torch.nn.Module:
-    """facexlib's FAN(4 modules, 98 points) with ``alignment_WFLW_4HG.pth`` from the weights folder."""
-    key = str(device)
-    if key not in _AWING_CACHE:
-        from facexlib.alignment.awing_arch import FAN
-        net = FAN(num_modules=4, num_landmarks=98, device=key)
-        ckpt = torch.load(weight_registry.locate("awing-wflw"), map_location="cpu", weights_only=False)
-        net.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt, strict=True)
-        _AWING_CACHE[key] = net.eval().to(device)
-    return _AWING_CACHE[key]
+def build_awing() -> torch.nn.Module:
+    """facexlib's FAN(4 modules, 98 points) with ``alignment_WFLW_4HG.pth`` from the weights folder, CPU."""
+    from facexlib.alignment.awing_arch import FAN
+    net = FAN(num_modules=4, num_landmarks=98, device="cpu")
+    ckpt = torch.load(weight_registry.locate("awing-wflw"), map_location="cpu", weights_only=False)
+    net.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt, strict=True)
+    return net.eval()
 
 
 def heatmap_points(heatmaps: torch.Tensor) -> torch.Tensor:
@@ -186,7 +180,7 @@ def awing98_landmarks(frames: torch.Tensor, net: torch.nn.Module, chunk: int = 8
 
     Args:
         frames: [T,3,H,W] float RGB in [0,1], on the network's device.
-        net: from :func:`load_awing`.
+        net: from :func:`build_awing` (on the frames' device).
     """
     t, _, h, w = frames.shape
     out = []
@@ -203,30 +197,32 @@ def awing98_landmarks(frames: torch.Tensor, net: torch.nn.Module, chunk: int = 8
     return Landmarks(pts, np.ones(t, dtype=bool))
 
 
-def clip_landmarks(ctx: MetricContext, which: str, backend: str, box: str = "template") -> Landmarks:
-    """Landmarks of ``ctx.pred`` or ``ctx.gt``, computed once per clip and shared.
+def clip_landmarks(ctx: MetricContext, which: str, backend: str, box: str = "template",
+                   net: Optional[torch.nn.Module] = None) -> Landmarks:
+    """Landmarks of ``ctx.pred``, ``ctx.gt`` or ``ctx.lq``, computed once per clip and shared.
 
     Args:
-        which: ``pred`` or ``gt``.
+        which: ``pred``, ``gt`` or ``lq``.
         backend: ``dlib68`` or ``awing98``.
         box: ``template`` or ``detect`` (dlib68 only; AWing takes the whole aligned frame).
+        net: the AWing network (``awing98``; from the metric's setup).
     """
     if backend not in BACKENDS:
         raise ValueError(f"landmark backend must be one of {BACKENDS}, got {backend!r}")
-    clip = ctx.pred if which == "pred" else ctx.gt
+    clip = getattr(ctx, which)
 
     def compute() -> Landmarks:
         if backend == "dlib68":
             return dlib68_landmarks(uint8_frames(ctx, which), box)
-        return awing98_landmarks(clip, load_awing(clip.device))
+        return awing98_landmarks(clip, net)
 
     key_box = box if backend == "dlib68" else "frame"
     return ctx.cached(f"landmarks[{backend},{key_box}]:{which}", compute)
 
 
 def uint8_frames(ctx: MetricContext, which: str) -> np.ndarray:
-    """[T,H,W,3] uint8 RGB of pred or gt, converted once per clip (dlib landmarks and descriptors)."""
-    clip = ctx.pred if which == "pred" else ctx.gt
+    """[T,H,W,3] uint8 RGB of pred, gt or lq, converted once per clip (dlib landmarks and descriptors)."""
+    clip = getattr(ctx, which)
     return ctx.cached(f"uint8:{which}", lambda: to_uint8_frames(clip))
 
 
@@ -238,17 +234,16 @@ class LandmarkMetric(ClipMetric):
         box: ``template`` (aligned crops, default) or ``detect``.
     """
     higher_is_better = False
-    prefix = ""
 
     def __init__(self, backend: str = "dlib68", box: str = "template"):
+        super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"landmark backend must be one of {BACKENDS}, got {backend!r}")
         if box not in BOXES:
             raise ValueError(f"box must be one of {BOXES}, got {box!r}")
         self.backend, self.box = backend, box
-        self.name = f"{self.prefix}[{backend}]"
         self.weights = BACKEND_WEIGHTS[backend]
-        super().__init__()
+        self.awing = None
 
     def unavailable_reason(self) -> Optional[str]:
         try:
@@ -257,7 +252,15 @@ class LandmarkMetric(ClipMetric):
             return "dlib is not installed; run: pip install dlib-bin"
         return super().unavailable_reason()
 
+    def setup(self, device: torch.device, nets: Optional[SharedNetworks] = None) -> "LandmarkMetric":
+        if self.backend == "awing98":
+            self.awing = (nets or SharedNetworks()).get("awing-wflw", build_awing, device)
+        return self
+
+    def landmarks(self, ctx: MetricContext, which: str) -> Landmarks:
+        """``which`` clip's landmarks with this metric's backend and box (shared per clip)."""
+        return clip_landmarks(ctx, which, self.backend, self.box, self.awing)
+
     def pair(self, ctx: MetricContext) -> tuple[Landmarks, Landmarks]:
         """(pred, gt) landmarks of the clip, from the shared per-clip cache."""
-        return (clip_landmarks(ctx, "pred", self.backend, self.box),
-                clip_landmarks(ctx, "gt", self.backend, self.box))
+        return self.landmarks(ctx, "pred"), self.landmarks(ctx, "gt")

@@ -82,20 +82,19 @@ class LPIPS(ClipMetric):
     higher_is_better = False
 
     def __init__(self, net: str = "alex"):
+        super().__init__()
         if net not in NETS:
             raise ValueError(f"LPIPS net must be one of {list(NETS)}, got {net!r}")
-        self.net = net
-        self.name = "LPIPS" if net == "alex" else f"LPIPS[{net}]"
+        self.trunk = net
         self.weights = (NETS[net],)
         self.model = None
-        super().__init__()
 
-    def setup(self, device: torch.device) -> None:
+    def setup(self, device: torch.device, nets=None) -> "LPIPS":
         if self.model is None:
-            self.model = build_lpips(self.net)
+            self.model = build_lpips(self.trunk)
         self.model.to(device, memory_format=torch.channels_last)
+        return self
 
     def score(self, ctx: MetricContext) -> ClipScore:
-        self.setup(ctx.pred.device)
         v = lpips_frames(self.model, ctx.pred, ctx.gt)
         return ClipScore(float(v.double().mean()), v.double().tolist())

@@ -124,9 +124,8 @@ class PSNR(ClipMetric):
     higher_is_better = True
 
     def __init__(self, y_channel: bool = False, crop_border: int = 0):
-        self.y_channel, self.crop_border = y_channel, crop_border
-        self.name = "PSNR[Y]" if y_channel else "PSNR"
         super().__init__()
+        self.y_channel, self.crop_border = y_channel, crop_border
 
     def score(self, ctx: MetricContext) -> ClipScore:
         v = psnr(ctx.pred, ctx.gt, self.crop_border, self.y_channel)

@@ -44,7 +44,6 @@ def tlme(pred: np.ndarray, gt: np.ndarray) -> float:
 
 class TLME(LandmarkMetric):
     """Mean over consecutive frame pairs of the landmark-motion difference (px)."""
-    prefix = "TLME"
 
     def score(self, ctx: MetricContext) -> ClipScore:
         p, g = self.pair(ctx)

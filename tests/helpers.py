@@ -62,3 +62,10 @@ def make_split(root: Path, clips: dict, name: str = "tiny", degradation: str = "
     write_manifest(root, {"name": name, "version": 1, "seed": 0, "degradation": degradation,
                           "clips": entries})
     return root
+
+
+def run_dir(out: Path, method: str, split: str) -> Path:
+    """The clip-record folder of (method, split) under a results root: ``<split>@<sha8>``."""
+    found = sorted((Path(out) / method).glob(f"{split}@*"))
+    assert len(found) == 1, f"expected one run folder for {method}/{split} in {out}, found {found}"
+    return found[0]

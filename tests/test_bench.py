@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.helpers import REPO, make_split
+from tests.helpers import run_dir as helpers_run_dir
 from vfr_bench import weights as W
 from vfr_bench.bench import BenchOptions, run_bench
 from vfr_bench.cli import main
@@ -92,7 +93,7 @@ def test_bench_writes_leaderboard_and_clip_files(reference_run, sample_split):
     assert 20 < row["PSNR"] < 40 and 0.5 < row["SSIM"] < 1
     assert row["n_clips"] == 3 and row["n_failed"] == 0 and row["n_frames"] == 72
     assert "lq-upsample" in first.stdout and "PSNR" in first.stdout  # the printed table
-    files = sorted((out / "lq-upsample" / "sample").glob("*.json"))
+    files = sorted(helpers_run_dir(out, "lq-upsample", "sample").glob("*.json"))
     assert [f.stem for f in files] == [c.id for c in sample_split.clips]
     rec = json.loads(files[0].read_text())
     assert rec["status"] == "ok" and len(rec["metrics"]["PSNR"]["per_frame"]) == 24
@@ -110,7 +111,7 @@ def test_second_run_resumes_and_keeps_one_row(reference_run):
 
 def test_split_level_value_is_mean_of_clip_values(reference_run):
     out, _, _, board = reference_run
-    recs = [json.loads(p.read_text()) for p in (out / "lq-upsample" / "sample").glob("*.json")]
+    recs = [json.loads(p.read_text()) for p in helpers_run_dir(out, "lq-upsample", "sample").glob("*.json")]
     for m in METRIC_COLS:
         assert board.iloc[0][m] == pytest.approx(np.mean([r["metrics"][m]["value"] for r in recs]), abs=1e-9)
         for r in recs:
@@ -124,13 +125,13 @@ def test_sigkill_after_first_clip_then_rerun_gives_same_row(reference_run, tmp_p
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(VFR + ["bench", "--method", "lq-upsample", "--split", "sample", "--out", str(out),
                                    "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    run_dir = out / "lq-upsample" / "sample"
+    run_dirs = out / "lq-upsample"
     deadline = time.time() + 300
-    while time.time() < deadline and not list(run_dir.glob("*.json")):
+    while time.time() < deadline and not list(run_dirs.glob("*/*.json")):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    n_done = len(list(run_dir.glob("*.json")))
+    n_done = len(list(run_dirs.glob("*/*.json")))
     assert 1 <= n_done < 3, f"expected to kill after the first clip, {n_done} were done"
     assert not (out / "leaderboard.csv").exists()
     rerun = _bench(out)
@@ -161,7 +162,7 @@ def test_bad_clips_are_recorded_and_the_run_goes_on(tmp_path):
     assert rc == 0
     row = pd.read_csv(tmp_path / "res" / "leaderboard.csv").iloc[0]
     assert row["n_clips"] == 4 and row["n_failed"] == 2 and row["n_frames"] == 5
-    run_dir = tmp_path / "res" / "lq-upsample" / "tiny"
+    run_dir = helpers_run_dir(tmp_path / "res", "lq-upsample", "tiny")
     mism = json.loads((run_dir / "count-mismatch.json").read_text())
     assert mism["status"] == "failed" and "3 frames" in mism["error"] and "4" in mism["error"]
     corrupt = json.loads((run_dir / "corrupt.json").read_text())
@@ -172,7 +173,7 @@ def test_nan_output_fails_every_clip_and_exits_nonzero(tmp_path, test_methods):
     split = _tiny_split(tmp_path / "tiny", bad=False)
     rc = run_bench(BenchOptions(methods=["nan-out"], split=str(split), out=tmp_path / "res", progress=False))
     assert rc == 1
-    rec = json.loads((tmp_path / "res" / "nan-out" / "tiny" / "ok-a.json").read_text())
+    rec = json.loads((helpers_run_dir(tmp_path / "res", "nan-out", "tiny") / "ok-a.json").read_text())
     assert rec["status"] == "failed" and "NaN" in rec["error"]
     assert pd.read_csv(tmp_path / "res" / "leaderboard.csv").iloc[0]["n_failed"] == 2
 
@@ -181,7 +182,7 @@ def test_method_stats_are_kept_per_clip(tmp_path, test_methods):
     split = _tiny_split(tmp_path / "tiny", bad=False)
     assert run_bench(BenchOptions(methods=["counting"], split=str(split), out=tmp_path / "res",
                                   metrics=["PSNR"], progress=False)) == 0
-    rec = json.loads((tmp_path / "res" / "counting" / "tiny" / "ok-a.json").read_text())
+    rec = json.loads((helpers_run_dir(tmp_path / "res", "counting", "tiny") / "ok-a.json").read_text())
     assert rec["status"] == "ok" and rec["method_stats"] == {"frames_seen": rec["n_frames"]} and rec["n_frames"] > 0
 
 
@@ -224,9 +225,10 @@ def test_autocast_option_is_recorded_and_guarded(tmp_path):
     rc = run_bench(BenchOptions(methods=["lq-upsample"], split=str(split), out=tmp_path / "res", progress=False,
                                 amp="bf16"), log=lambda *_: None)
     assert rc == 0
-    rec = json.loads((tmp_path / "res" / "lq-upsample" / "tiny" / "ok-a.json").read_text())
+    rec = json.loads((helpers_run_dir(tmp_path / "res", "lq-upsample", "tiny") / "ok-a.json").read_text())
     assert rec["run"]["amp"] == "bf16" and rec["status"] == "ok"
     assert "autocast bf16" in pd.read_csv(tmp_path / "res" / "leaderboard.csv").iloc[0]["notes"]
-    from vfr_bench.evaluate import autocast
-    with pytest.raises(ValueError, match="CUDA"):
-        autocast("fp16", torch.device("cpu"))
+    r = subprocess.run(VFR + ["bench", "--method", "lq-upsample", "--split", str(split), "--out", str(tmp_path / "r2"),
+                              "--accelerator", "cpu", "--amp", "fp16", "--no-wandb"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2 and "CUDA" in r.stderr and "Traceback" not in r.stderr

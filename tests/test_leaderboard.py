@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from tests.helpers import make_split
+from tests.helpers import make_split, run_dir
 from vfr_bench.bench import BenchOptions, run_bench
 from vfr_bench.cli import main
 from vfr_bench.leaderboard import bootstrap_ci, build_reports, wilcoxon_p
@@ -53,13 +53,13 @@ def test_reports_use_clip_values_and_pair_methods(two_method_results):
     out = two_method_results
     (r,) = build_reports(out, seed=0, n_boot=300)
     assert set(r.table.index) == {"up-bicubic", "up-nearest"}
-    vals = {m: [rec.metrics["PSNR"]["value"] for rec in read_records(out / m / "tiny").values()]
+    vals = {m: [rec.metrics["PSNR"]["value"] for rec in read_records(run_dir(out, m, "tiny")).values()]
             for m in r.table.index}
     for m in r.table.index:
         assert r.table.loc[m, "PSNR"].mean == pytest.approx(np.mean(vals[m]))
         assert r.table.loc[m, "PSNR"] == bootstrap_ci(vals[m], seed=0, n_boot=300)
     row = r.pairs[(r.pairs.metric == "PSNR")].iloc[0]
-    recs = {m: read_records(out / m / "tiny") for m in r.table.index}
+    recs = {m: read_records(run_dir(out, m, "tiny")) for m in r.table.index}
     ids = sorted(recs["up-bicubic"])
     a = [recs["up-bicubic"][c].metrics["PSNR"]["value"] for c in ids]
     b = [recs["up-nearest"][c].metrics["PSNR"]["value"] for c in ids]

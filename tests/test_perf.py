@@ -23,10 +23,8 @@ def _tiny_dicface():
 
 @pytest.fixture
 def tiny_dicface(monkeypatch):
-    from vfr_bench import perf
     from vfr_bench.methods.dicface import restorer
-    full = perf._network
-    monkeypatch.setattr(perf, "_network", lambda name, r: _tiny_dicface() if name == "dicface" else full(name, r))
+    monkeypatch.setattr(restorer.DicFaceRestorer, "build_networks", lambda self: {"net": _tiny_dicface()})
     monkeypatch.setattr(restorer, "FACE_SIZE", 64)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.helpers import make_split
+from tests.helpers import run_dir as helpers_run_dir
 from vfr_bench.bench import BenchOptions, run_bench
 from vfr_bench.previews import temporal_profile
 
@@ -47,7 +48,7 @@ def test_no_wandb_writes_none(tiny_split, tmp_path, monkeypatch):
     assert run_bench(BenchOptions(methods=["lq-upsample"], split=str(tiny_split), out=out, progress=False,
                                   wandb="off"), log=lambda *_: None) == 0
     assert not (out / "wandb").exists()
-    run_dir = out / "lq-upsample" / "tiny"
+    run_dir = helpers_run_dir(out, "lq-upsample", "tiny")
     assert (run_dir / "c0.preview.mp4").is_file() and (run_dir / "c0.profile.png").is_file()
     assert not (run_dir / "c2.preview.mp4").exists()  # previews for the first two clips only
 

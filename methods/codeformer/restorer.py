@@ -48,16 +48,16 @@ class CodeFormerRestorer(VideoRestorer):
     def required_weights(self) -> list[str]:
         return ["codeformer"]
 
-    def load_weights(self) -> None:
-        """Build the network and load `params_ema` of codeformer.pth strictly.
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        return {"net": CodeFormer(**NET_ARGS)}
+
+    def load_checkpoints(self, nets: dict[str, torch.nn.Module]) -> None:
+        """`params_ema` of codeformer.pth, strict.
 
         Raises:
-            MissingWeightsError: codeformer.pth is not in the weights folder.
             KeyError: the file has no `params_ema` entry (not the official checkpoint).
         """
-        net = CodeFormer(**NET_ARGS)
-        net.load_state_dict(weight_registry.load_entry("codeformer", "params_ema"), strict=True)
-        self.net = net.eval()
+        nets["net"].load_state_dict(weight_registry.load_entry("codeformer", "params_ema"), strict=True)
 
     @torch.no_grad()
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:

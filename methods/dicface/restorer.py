@@ -70,16 +70,16 @@ class DicFaceRestorer(VideoRestorer):
     def required_weights(self) -> list[str]:
         return [self.config.weights]
 
-    def load_weights(self) -> None:
-        """Build the network and load ``params_ema`` strictly.
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        return {"net": DicFace()}
+
+    def load_checkpoints(self, nets: dict[str, torch.nn.Module]) -> None:
+        """``params_ema`` of the task's checkpoint, strict.
 
         Raises:
-            MissingWeightsError: the checkpoint is not in the weights folder.
             KeyError: the file has no ``params_ema`` entry (not an official checkpoint).
         """
-        net = DicFace()
-        net.load_state_dict(weight_registry.load_entry(self.config.weights, "params_ema"), strict=True)
-        self.net = net.eval()
+        nets["net"].load_state_dict(weight_registry.load_entry(self.config.weights, "params_ema"), strict=True)
 
     @torch.no_grad()
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:

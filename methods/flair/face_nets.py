@@ -43,21 +43,17 @@ def build_parsenet() -> torch.nn.Module:
     return ParseNet(**PARSENET_ARGS).eval()
 
 
-def load_retinaface() -> torch.nn.Module:
-    """RetinaFace with ``detection_Resnet50_Final.pth`` (a leading ``module.`` stripped), strict."""
-    net = build_retinaface()
+def load_retinaface_into(net: torch.nn.Module) -> None:
+    """``detection_Resnet50_Final.pth`` into a built RetinaFace (a leading ``module.`` stripped), strict."""
     state = torch.load(weight_registry.locate("retinaface-resnet50"), map_location="cpu",
                        weights_only=True)
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
-    return net.eval()
 
 
-def load_parsenet() -> torch.nn.Module:
-    """ParseNet with ``parsing_parsenet.pth`` (bare state dict), strict."""
-    net = build_parsenet()
+def load_parsenet_into(net: torch.nn.Module) -> None:
+    """``parsing_parsenet.pth`` (bare state dict) into a built ParseNet, strict."""
     state = torch.load(weight_registry.locate("parsenet"), map_location="cpu", weights_only=True)
     net.load_state_dict(state, strict=True)
-    return net.eval()
 
 
 def _largest(boxes: np.ndarray, h: int, w: int) -> int:
@@ -73,7 +69,7 @@ class RetinaFaceLandmarks(torch.nn.Module):
     A module only so that ``.to(device)`` moves the detector with the restorer.
 
     Args:
-        net: a RetinaFace-ResNet50 (``build_retinaface`` / ``load_retinaface``).
+        net: a RetinaFace-ResNet50 (``build_retinaface`` + ``load_retinaface_into``).
     """
 
     def __init__(self, net: torch.nn.Module):

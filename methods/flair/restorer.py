@@ -88,11 +88,13 @@ class FlairRestorer(VideoRestorer):
     """FLAIR on splits with a matching degradation operator."""
     Config = FlairConfig
 
-    def __init__(self, method_name: str, config: Optional[FlairConfig] = None):
-        super().__init__(method_name, config)
+    def __init__(self, method_name: str, config: Optional[FlairConfig] = None, degradation: str = "blind"):
+        super().__init__(method_name, config, degradation)
         if self.config.task != "auto" and self.config.task not in TASKS:
             raise ValueError(f"flair: unknown task {self.config.task!r}; known: auto, {', '.join(TASKS)}")
-        self.task: Optional[str] = None if self.config.task == "auto" else self.config.task
+        # the task is fixed here: configured, or the split's operator when it is one of FLAIR's
+        auto = degradation if degradation in TASKS else None
+        self.task: Optional[str] = auto if self.config.task == "auto" else self.config.task
         self.net = None
         self.parsenet = None  # x8/x16 RFE weights and the enhancement mask
         self.enhancer = None  # enhance.FaceEnhancer when config.enhance
@@ -106,7 +108,6 @@ class FlairRestorer(VideoRestorer):
                     f"(it needs one of {', '.join(TASKS)})")
         if self.task is not None and degradation != self.task:
             return f"configured task {self.task!r} does not match the split's operator {degradation!r}"
-        self.task = degradation
         return None
 
     def required_weights(self) -> list[str]:
@@ -121,43 +122,58 @@ class FlairRestorer(VideoRestorer):
             names.append("parsenet")
         return names
 
-    def build_net(self, task: FlairTask) -> torch.nn.Module:
-        """The task's UNet with the official constructor arguments (no weights)."""
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        """The task's UNet (official constructor arguments), ParseNet where the task or the
+        enhancement needs it, CodeFormer and RetinaFace for the enhancement."""
+        if self.task is None:
+            raise ValueError("flair: no task: build it for a split with a FLAIR operator "
+                             f"({', '.join(TASKS)}) or --set task=...")
+        from . import face_nets
+        task = TASKS[self.task]
         if task.family == "sr3":
             from .unet_sr3_arch import SR3_CONFIG, UNetSR3
-            return UNetSR3(**SR3_CONFIG)
-        from .unet_new_arch import UNET_NEW_CONFIG, UNetNew
-        return UNetNew(**UNET_NEW_CONFIG)
-
-    def load_weights(self) -> None:
-        """Build the task's UNet and load its checkpoint strictly (bare state dict)."""
-        if self.task is None:
-            return  # resolved from the split first (applicable / restore)
-        from .checkpoint import load_unet_state_dict
-        path = weight_registry.locate(TASKS[self.task].weights)
-        net = self.build_net(TASKS[self.task])
-        load_unet_state_dict(net, torch.load(path, map_location="cpu", weights_only=True))
-        self.net = net.eval()
-        from . import face_nets
+            nets = {"net": UNetSR3(**SR3_CONFIG)}
+        else:
+            from .unet_new_arch import UNET_NEW_CONFIG, UNetNew
+            nets = {"net": UNetNew(**UNET_NEW_CONFIG)}
         if "parsenet" in self.required_weights():
-            self.parsenet = face_nets.load_parsenet()
+            nets["parsenet"] = face_nets.build_parsenet()
         if self.config.enhance:
             from vfr_bench.methods.codeformer.arch import CodeFormer
             from vfr_bench.methods.codeformer.restorer import NET_ARGS
-            from .enhance import FaceEnhancer
-            cf = CodeFormer(**NET_ARGS)
-            cf.load_state_dict(weight_registry.load_entry("codeformer", "params_ema"), strict=True)
-            self.enhancer = FaceEnhancer(cf.eval(), self.parsenet,
-                                         face_nets.RetinaFaceLandmarks(face_nets.load_retinaface()))
+            nets["codeformer"] = CodeFormer(**NET_ARGS)
+            nets["retinaface"] = face_nets.build_retinaface()
+        return nets
+
+    def load_checkpoints(self, nets: dict[str, torch.nn.Module]) -> None:
+        """Each file strictly: the UNet (bare state dict), ParseNet, RetinaFace, CodeFormer's params_ema."""
+        from . import face_nets
+        from .checkpoint import load_unet_state_dict
+        path = weight_registry.locate(TASKS[self.task].weights)
+        load_unet_state_dict(nets["net"], torch.load(path, map_location="cpu", weights_only=True))
+        if "parsenet" in nets:
+            face_nets.load_parsenet_into(nets["parsenet"])
+        if "retinaface" in nets:
+            face_nets.load_retinaface_into(nets["retinaface"])
+        if "codeformer" in nets:
+            nets["codeformer"].load_state_dict(weight_registry.load_entry("codeformer", "params_ema"), strict=True)
+
+    def attach(self, nets: dict[str, torch.nn.Module]) -> None:
+        """The UNet and ParseNet as attributes; CodeFormer and RetinaFace wired into the enhancer."""
+        from . import face_nets
+        from .enhance import FaceEnhancer
+        nets = dict(nets)
+        cf, rf = nets.pop("codeformer", None), nets.pop("retinaface", None)
+        super().attach(nets)
+        if cf is not None:
+            self.enhancer = FaceEnhancer(cf.eval(), self.parsenet, face_nets.RetinaFaceLandmarks(rf.eval()))
 
     # --- the method -------------------------------------------------------------------
     def _resolve(self, degradation: str) -> FlairTask:
-        why = self.applicable(degradation)
+        """The task this restorer was built for; a clip of another operator is an error."""
+        why = self.applicable(degradation) or (None if self.task else "no task")
         if why:
             raise ValueError(f"flair: {why}")
-        if self.net is None:
-            self._weights_loaded = False
-            self.setup("test")
         return TASKS[self.task]
 
     def condition(self, lq: torch.Tensor, task: FlairTask) -> tuple[torch.Tensor, torch.Tensor]:

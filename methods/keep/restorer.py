@@ -66,18 +66,18 @@ class KeepRestorer(VideoRestorer):
     def required_weights(self) -> list[str]:
         return ["keep"]
 
-    def load_weights(self) -> None:
-        """Build KEEP, check the file's sha256 prefix and load its flat state dict strictly.
+    def build_networks(self) -> dict[str, torch.nn.Module]:
+        return {"net": KEEP(**NET_ARGS)}
+
+    def load_checkpoints(self, nets: dict[str, torch.nn.Module]) -> None:
+        """Check the file's sha256 prefix and load its flat state dict strictly.
 
         Raises:
-            MissingWeightsError: KEEP-a1a14d46.pth is not in the weights folder.
             WeightsMismatchError: its sha256 does not start with a1a14d46.
         """
         weight_registry.verify("keep")
         state = torch.load(weight_registry.locate("keep"), map_location="cpu", weights_only=True)
-        net = KEEP(**NET_ARGS)
-        net.load_state_dict(state, strict=True)
-        self.net = net.eval()
+        nets["net"].load_state_dict(state, strict=True)
 
     @torch.no_grad()
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:

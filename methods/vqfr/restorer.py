@@ -47,18 +47,16 @@ class _VQFRRestorer(VideoRestorer):
     def required_weights(self) -> list[str]:
         return [self.weights_name]
 
-    def build_network(self) -> nn.Module:
+    def build_networks(self) -> dict[str, nn.Module]:
         raise NotImplementedError
 
     def main_dec(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B,3,512,512] RGB in [-1,1] -> main-branch image [B,3,512,512] nominally [-1,1]."""
         raise NotImplementedError
 
-    def load_weights(self) -> None:
-        net = self.build_network()
+    def load_checkpoints(self, nets: dict[str, nn.Module]) -> None:
         checkpoint = torch.load(weight_registry.locate(self.weights_name), map_location="cpu", weights_only=True)
-        net.load_state_dict(vqfr_state_dict(checkpoint), strict=True)
-        self.net = net.eval()
+        nets["net"].load_state_dict(vqfr_state_dict(checkpoint), strict=True)
 
     @torch.no_grad()
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:
@@ -76,8 +74,8 @@ class VQFRv1Restorer(_VQFRRestorer):
     Config = VQFRv1Config
     weights_name = "vqfr-v1"
 
-    def build_network(self) -> nn.Module:
-        return VQFRv1()
+    def build_networks(self) -> dict[str, nn.Module]:
+        return {"net": VQFRv1()}
 
     def main_dec(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)["main_dec"]
@@ -88,8 +86,8 @@ class VQFRv2Restorer(_VQFRRestorer):
     Config = VQFRv2Config
     weights_name = "vqfr-v2"
 
-    def build_network(self) -> nn.Module:
-        return VQFRv2()
+    def build_networks(self) -> dict[str, nn.Module]:
+        return {"net": VQFRv2()}
 
     def main_dec(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x, fidelity_ratio=self.config.fidelity_ratio)["main_dec"]

@@ -1,8 +1,12 @@
-"""The benchmark runner: methods x one split, on a Lightning Trainer's test loop.
+"""The benchmark runner: methods x one split on Lightning's predict loop.
 
-For each method: check its weights (before any clip is touched), reuse finished
-clip files, restore and score the remaining clips (one clip per test step,
-sharded over ranks), then summarise every clip file into one leaderboard row.
+The data walk, one way: ``SplitDataModule`` yields one clip per step (Lightning shards clips
+over ranks and nodes, no duplicates) -> ``VideoRestorer.predict_step`` restores it ->
+``ClipScoreWriter`` (a ``BasePredictionWriter``) scores it and writes its record -> after a
+barrier, the global-zero process alone builds the leaderboard row from the clip records and
+logs W&B. One Trainer serves every method of the command, so every process knows its rank
+from the first ``predict`` on, also for methods that are fully resumed (their ``predict`` has
+no clips).
 """
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ import hashlib
 import json
 import logging
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,11 +25,14 @@ from vfr_bench import provenance
 from vfr_bench import weights as weight_registry
 from vfr_bench.datasets.splits import Split, load_split
 from vfr_bench.methods import build_method, method_names
-from vfr_bench.metrics import DEFAULT_METRICS, build_metric
-from vfr_bench.metrics.base import ClipMetric, ClipScore
+from vfr_bench.metrics import DEFAULT_GT_FREE_METRICS, DEFAULT_METRICS, build_metric
+from vfr_bench.metrics.base import ClipScore
 from vfr_bench.registry import unknown
 from vfr_bench.results import (ClipRecord, format_table, merge_leaderboard, read_features, read_records,
-                               reusable)
+                               reusable, run_folder)
+
+PRECISION = {"off": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+NO_GT = "not applicable: split has no GT"
 
 
 @dataclass
@@ -39,11 +45,13 @@ class BenchOptions:
         out: results root (per-clip files and leaderboard.csv).
         metrics: column names, or None for the default set.
         overrides: method params from ``--set key=value`` (applied to every method given).
+        num_nodes: machines taking part (Lightning's ``num_nodes``; SLURM or torchrun start them).
     """
     methods: list[str]
     split: str = "sample"
     out: Path = Path("results")
     devices: int = 1
+    num_nodes: int = 1
     accelerator: str = "auto"
     strategy: str = "auto"
     metrics: Optional[list[str]] = None
@@ -64,18 +72,9 @@ class BenchError(RuntimeError):
 def _quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # A dead DDP rank: Lightning's observer logs it at INFO, then terminates every process. Say it.
-    observer = logging.getLogger("lightning_fabric.strategies.launchers.subprocess_script")
-    if not observer.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(
-            "vfr-bench: error: a DDP rank died: %(message)s\nvfr-bench: finished clips are kept; "
-            "re-run the same command to resume."))
-        observer.addHandler(handler)
-        observer.setLevel(logging.INFO)
-        observer.propagate = False
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    for msg in (".*does not have many workers.*", ".*LeafSpec.*", ".*infer the batch indices.*",
+                ".*Total length of `DataLoader` across ranks is zero.*", ".*litmodels.*"):
+        warnings.filterwarnings("ignore", message=msg)
 
 
 def config_sha256(describe: dict) -> str:
@@ -83,7 +82,7 @@ def config_sha256(describe: dict) -> str:
 
 
 def select_methods(requested: list[str], split: Split, overrides: dict):
-    """(runnable restorers, {name: reason skipped}).
+    """(runnable restorers built for the split, {name: reason skipped}).
 
     With ``all``, methods whose weights are missing or that do not apply to the split are
     skipped. A method named explicitly with missing weights raises BenchError naming the
@@ -93,8 +92,8 @@ def select_methods(requested: list[str], split: Split, overrides: dict):
     names = requested if explicit else method_names()
     restorers, skipped = [], {}
     for name in names:
-        r = build_method(name, overrides if explicit else None)
-        why = r.applicable(split.degradation)  # first: e.g. FLAIR picks its task (and weights) here
+        r = build_method(name, overrides if explicit else None, split.degradation)
+        why = r.applicable(split.degradation)
         if why:
             skipped[name] = f"not applicable to split {split.name}: {why}"
             continue
@@ -109,12 +108,14 @@ def select_methods(requested: list[str], split: Split, overrides: dict):
     return restorers, skipped
 
 
-def select_metrics(requested: Optional[list[str]]):
-    """(metrics to run, {name: reason unavailable})."""
+def select_metrics(requested: Optional[list[str]], has_gt: bool = True):
+    """(metrics to run, {name: reason not run}): missing weights, or a full-reference metric
+    on a split without GT (by default such a split runs the GT-free set)."""
+    names = requested or (DEFAULT_METRICS if has_gt else DEFAULT_GT_FREE_METRICS)
     metrics, unavailable = [], {}
-    for name in requested or DEFAULT_METRICS:
+    for name in names:
         m = build_metric(name)
-        why = m.unavailable_reason()
+        why = NO_GT if (m.needs_gt and not has_gt) else m.unavailable_reason()
         if why:
             unavailable[name] = why
         else:
@@ -122,20 +123,21 @@ def select_metrics(requested: Optional[list[str]]):
     return metrics, unavailable
 
 
-def summarize(restorer, split: Split, run_key: dict, records: dict[str, ClipRecord],
+def summarize(method: str, split: Split, run_key: dict, records: dict[str, ClipRecord],
               metric_names: list[str], run_dir: Path, notes: str) -> dict:
-    """One leaderboard row from the clip records of a run (resumed or new alike)."""
+    """One leaderboard row from the clip records of a run (resumed or new alike): each
+    metric's ``reduce`` over the clip scores (with the features stored beside each clip)."""
     ok = [records[c.id] for c in split.clips if c.id in records and records[c.id].status == "ok"]
-    row = {"method": restorer.method_name, "split": split.name,
+    row = {"method": method, "split": split.name,
            "checkpoint_sha256": run_key["weights"][0][1] if run_key["weights"] else "none",
            "split_sha256": split.manifest_sha256}
     for name in metric_names:
-        m: ClipMetric = build_metric(name)
+        scores = []
         for rec in ok:
             d = rec.metrics[name]
             feats = read_features(run_dir, rec.clip_id).get(name)
-            m.add(ClipScore(d["value"], d.get("per_frame"), d.get("extra") or {}, feats))
-        row[name] = m.compute()
+            scores.append(ClipScore(d["value"], d.get("per_frame"), d.get("extra") or {}, feats))
+        row[name] = build_metric(name).reduce(scores)
     n_frames = sum(r.n_frames for r in ok)
     seconds = sum(r.seconds_restore for r in ok)
     row.update(n_clips=len(split.clips), n_failed=len(split.clips) - len(ok), n_frames=n_frames,
@@ -145,12 +147,16 @@ def summarize(restorer, split: Split, run_key: dict, records: dict[str, ClipReco
     return row
 
 
-def _trainer(opts: BenchOptions):
+def make_trainer(opts: BenchOptions, writer):
+    """The one Trainer of a bench command: predict only, no logger or checkpoints; DDP over
+    ``devices`` x ``num_nodes`` when more than one process takes part (``strategy: auto``)."""
     import pytorch_lightning as pl
-    return pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, strategy=opts.strategy,
-                      logger=False, enable_checkpointing=False, enable_model_summary=False,
-                      use_distributed_sampler=False, enable_progress_bar=opts.progress,
-                      inference_mode=True)
+    if opts.amp not in PRECISION:
+        raise BenchError(f"--amp must be off, bf16 or fp16, not {opts.amp!r}")
+    return pl.Trainer(accelerator=opts.accelerator, devices=opts.devices, num_nodes=opts.num_nodes,
+                      strategy=opts.strategy, precision=PRECISION[opts.amp], logger=False,
+                      callbacks=[writer], enable_checkpointing=False, enable_model_summary=False,
+                      enable_progress_bar=opts.progress, inference_mode=True)
 
 
 def subset(split: Split, clip_ids: Optional[list[str]]) -> Split:
@@ -164,79 +170,63 @@ def subset(split: Split, clip_ids: Optional[list[str]]) -> Split:
     return dataclasses.replace(split, clips=tuple(c for c in split.clips if c.id in set(clip_ids)))
 
 
-def launched_rank() -> int:
-    """Global rank of this process when Lightning's DDP launcher started it (0 otherwise).
-
-    Lightning re-runs the command line in each child process, so every rank executes this
-    runner; only rank 0 prints, summarises and writes the leaderboard.
-    """
-    import os
-    return int(os.environ.get("NODE_RANK", 0)) * int(os.environ.get("LOCAL_WORLD_SIZE", 1)) + \
-        int(os.environ.get("LOCAL_RANK", 0))
-
-
 def run_bench(opts: BenchOptions, log=print) -> int:
     """Run the benchmark; returns the process exit code (0 ok, 1 a method failed on every clip).
 
     Raises:
         UnknownNameError: unknown method, split or metric (message lists the valid names).
-        BenchError: a named method cannot run (missing weights).
+        BenchError: a named method cannot run (missing weights), or a bad option.
     """
-    from vfr_bench.datasets.clips import clip_loader
-    from vfr_bench.evaluate import ClipEvaluator
+    from vfr_bench.datasets.datamodule import SplitDataModule
     from vfr_bench.wandb_log import log_run, resolve_mode
+    from vfr_bench.writer import ClipScoreWriter
     _quiet_lightning()
-    if launched_rank() != 0:
-        log = lambda *a, **k: None  # noqa: E731
+    if opts.amp == "fp16" and opts.accelerator == "cpu":
+        raise BenchError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
     split = subset(load_split(opts.split), opts.clips)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
-    metrics, unavailable = select_metrics(opts.metrics)
+    metrics, unavailable = select_metrics(opts.metrics, split.has_gt)
     metric_names = [m.name for m in metrics]
     trimmed = [f"subset: {len(split.clips)} clips"] * (opts.clips is not None) + \
         [f"subset: first {opts.max_frames} frames"] * (opts.max_frames is not None)
     notes = "; ".join(trimmed + [f"autocast {opts.amp}"] * (opts.amp != "off") +
-                      [f"{k} unavailable: {v}" for k, v in unavailable.items()])
-    for k, v in unavailable.items():
-        log(f"metric {k} unavailable: {v}")
-    csv_path = Path(opts.out) / "leaderboard.csv"
+                      [f"{k} unavailable: {v}" if v != NO_GT else f"{k} {v}" for k, v in unavailable.items()])
+    writer = ClipScoreWriter(metrics)
+    trainer = make_trainer(opts, writer) if restorers else None
     wandb_mode = resolve_mode(opts.wandb)
-    status, rank = 0, 0
-    board = None
+    csv_path = Path(opts.out) / "leaderboard.csv"
+    status, board = 0, None
     for restorer in restorers:
         desc = restorer.describe()
         run_key = {"method": restorer.method_name, "config_sha256": config_sha256(desc),
                    "weights": [[w, provenance.weights_sha256(w)] for w in restorer.required_weights()],
                    "split": split.name, "split_sha256": split.manifest_sha256, "amp": opts.amp,
                    "max_frames": opts.max_frames}
-        run_dir = Path(opts.out) / restorer.method_name / split.name
+        run_dir = run_folder(opts.out, restorer.method_name, split.name, split.manifest_sha256)
         done = {cid for cid, r in read_records(run_dir).items() if reusable(r, run_key, metric_names)}
-        todo = [c for c in split.clips if c.id not in done]
-        log(f"{restorer.method_name} on {split.name}: {len(split.clips) - len(todo)} clips resumed from "
-            f"{run_dir}, {len(todo)} to run")
-        if todo:
-            restorer.evaluator = ClipEvaluator([build_metric(n) for n in metric_names], run_dir, run_key,
-                                               split.degradation, [c.id for c in split.clips[:opts.previews]],
-                                               opts.amp)
-            trainer = _trainer(opts)
-            t0 = time.perf_counter()
-            trainer.test(restorer, dataloaders=clip_loader(todo, opts.num_workers, opts.max_frames), verbose=False)
-            rank = trainer.global_rank
-            if trainer.world_size > 1:
-                try:
-                    trainer.strategy.barrier("vfr_bench_clips_written")
-                except RuntimeError as e:  # gloo/nccl: a peer died
-                    raise BenchError(f"a DDP rank died before finishing its clips ({str(e).splitlines()[0]}); "
-                                     f"finished clips are kept in {run_dir}; re-run the same command to "
-                                     f"resume") from e
-            log(f"{restorer.method_name}: {len(todo)} clips in {time.perf_counter() - t0:.1f}s")
-        if rank != 0:
+        todo = [c.id for c in split.clips if c.id not in done]
+        writer.begin(run_dir, run_key, [c.id for c in split.clips[:opts.previews]])
+        t0 = time.perf_counter()
+        # every process calls predict, also with nothing to do: ranks are known from here on
+        try:
+            trainer.predict(restorer, datamodule=SplitDataModule(split, todo, opts.max_frames, opts.num_workers),
+                            return_predictions=False)
+            trainer.strategy.barrier("vfr_bench_clips_written")
+        except RuntimeError as e:
+            if trainer.world_size <= 1:
+                raise
+            raise BenchError(f"a DDP rank died before finishing its clips ({str(e).splitlines()[0][:200]}); "
+                             f"finished clips are kept in {run_dir}; re-run the same command to resume") from e
+        if not trainer.is_global_zero:
             continue
+        log(f"{restorer.method_name} on {split.name}: {len(done)} clips resumed from {run_dir}, "
+            f"{len(todo)} to run" + (f" (done in {time.perf_counter() - t0:.1f}s)" if todo else ""))
         records = {cid: r for cid, r in read_records(run_dir).items() if r.run == run_key}
         for c in split.clips:
             r = records.get(c.id)
             if r is not None and r.status == "failed":
                 log(f"  clip {c.id} failed: {r.error}")
-        row = summarize(restorer, split, run_key, records, metric_names, run_dir, notes)
+        row = summarize(restorer.method_name, split, run_key, records, metric_names, run_dir, notes)
         if row["n_failed"] == row["n_clips"]:
             status = 1
         board = merge_leaderboard(csv_path, row)
@@ -244,8 +234,10 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             local = log_run(wandb_mode, Path(opts.out), row, run_key, desc, metric_names, records, run_dir, notes)
             if local:
                 log(f"W&B ({wandb_mode}) run: {local}")
-    if rank != 0:
+    if trainer is not None and not trainer.is_global_zero:
         return status
+    for k, v in unavailable.items():
+        log(f"metric {k} {'unavailable: ' if v != NO_GT else ''}{v}")
     for name, why in skipped.items():
         log(f"skipped {name}: {why}")
     if board is not None:

@@ -15,8 +15,11 @@ def _csv(text: str) -> list[str]:
 
 def cmd_bench(a) -> int:
     from vfr_bench.bench import BenchOptions, run_bench
+    from vfr_bench.supervise import needs_supervisor, supervise
+    if needs_supervisor(a.devices, a.strategy):
+        return supervise(a.argv, Path(a.out))
     opts = BenchOptions(methods=_csv(a.method), split=a.split, out=Path(a.out), devices=a.devices,
-                        accelerator=a.accelerator, strategy=a.strategy,
+                        num_nodes=a.num_nodes, accelerator=a.accelerator, strategy=a.strategy,
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
                         overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
                         wandb="off" if a.no_wandb else a.wandb, amp=a.amp,
@@ -191,7 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--split", default="sample")
     b.add_argument("--out", default="results", help="results root: per-clip files and leaderboard.csv")
     b.add_argument("--metrics", default=None, help="METRIC[,METRIC...] (default: every available default metric)")
-    b.add_argument("--devices", type=int, default=1)
+    b.add_argument("--devices", type=int, default=1, help="devices (processes) per node")
+    b.add_argument("--num-nodes", type=int, default=1,
+                   help="machines taking part (start one process per node with srun or torchrun; "
+                        "--out must be on a shared filesystem)")
     b.add_argument("--accelerator", default="auto")
     b.add_argument("--strategy", default="auto")
     b.add_argument("--num-workers", type=int, default=0, help="clip decoding workers")
@@ -285,6 +291,7 @@ def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
     from vfr_bench.weights import MissingWeightsError
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if argv is not None:
         import shlex
         args.command_line = shlex.join(["vfr-bench", *argv])

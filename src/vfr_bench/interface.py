@@ -3,18 +3,23 @@
 A method is a :class:`VideoRestorer` (a LightningModule) with
 ``restore(lq, meta) -> pred``. It owns its preprocessing (resize, [-1,1], colour
 order), its windowing (sliding windows, recurrent chunks, per frame, diffusion
-windows) and its checkpoint loading, which happens in :meth:`setup`, never in
-``__init__``. The runner attaches an evaluator; :meth:`test_step` restores one
-clip and feeds the metrics.
+windows) and its networks: :meth:`VideoRestorer.build_networks` is the one place they
+are made; :meth:`setup` loads the official checkpoints into them (never ``__init__``),
+:meth:`prepare` with ``fill`` fills them instead (tests, perf). In ``trainer.predict``,
+:meth:`predict_step` restores one clip and returns it; scoring and writing happen in the
+prediction writer (``vfr_bench.writer``), so nothing is attached to the module.
 """
 from __future__ import annotations
 
 import dataclasses
+import time
+import traceback
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from vfr_bench import weights as weight_registry
 
@@ -26,7 +31,7 @@ class ClipMeta:
     Attributes:
         clip_id: stable clip name (seeds per-clip randomness, e.g. DicFace's draws).
         fps: frame rate of the source.
-        gt_size: (H, W) the output must have.
+        gt_size: (H, W) the output must have (the LQ size on splits without GT).
         mask: [T,1,h,w] float in {0,1} where the split provides one (inpainting), else None.
         degradation: the split's declared degradation operator (``blind``, ``x8-bicubic``...).
     """
@@ -47,42 +52,73 @@ class VideoRestorer(pl.LightningModule):
 
     Subclasses set ``Config`` (a dataclass loaded from ``configs/methods/<name>.yaml``
     ``params``), implement :meth:`restore`, and, when they use networks, list the
-    weights-registry names in :meth:`required_weights` and build/load them in
-    :meth:`load_weights`.
+    weights-registry names in :meth:`required_weights`, make the networks in
+    :meth:`build_networks` and load the files into them in :meth:`load_checkpoints`.
+
+    Args:
+        method_name: the registry name (``keep``).
+        config: the ``Config`` instance (defaults when None).
+        degradation: the split's degradation operator, for methods whose networks depend on
+            it (FLAIR's task); fixed here, at construction.
     """
     Config: ClassVar[type] = NoConfig
 
-    def __init__(self, method_name: str, config: Any = None):
+    def __init__(self, method_name: str, config: Any = None, degradation: str = "blind"):
         super().__init__()
         self.method_name = method_name
         self.config = config if config is not None else self.Config()
-        self.evaluator = None  # attached by the runner
-        self._weights_loaded = False
+        self.degradation = degradation
+        self.networks_ready = False
 
-    # --- weights -----------------------------------------------------------------
+    # --- networks ------------------------------------------------------------------
     def required_weights(self) -> list[str]:
         """Weights-registry names this configuration needs (checked before any work)."""
         return []
 
-    def load_weights(self) -> None:
-        """Build networks and load checkpoints (strict). Called once, from :meth:`setup`."""
+    def build_networks(self) -> dict[str, nn.Module]:
+        """Every network of this configuration at official size, no weights loaded:
+        {attribute name: module}. The one place a method's networks are made."""
+        return {}
+
+    def load_checkpoints(self, nets: dict[str, nn.Module]) -> None:
+        """Load the official checkpoints into ``nets`` (strict); files are present."""
+
+    def attach(self, nets: dict[str, nn.Module]) -> None:
+        """Make the loaded networks the method's attributes (override to wire them up)."""
+        for key, net in nets.items():
+            setattr(self, key, net.eval())
+        self.networks_ready = True
 
     def setup(self, stage: Optional[str] = None) -> None:
-        if not self._weights_loaded:
+        """Lightning hook: build the networks and load the official checkpoints, once."""
+        if not self.networks_ready:
             for name in self.required_weights():
                 weight_registry.locate(name)  # clear error before building anything
-            self.load_weights()
-            self._weights_loaded = True
+            nets = self.build_networks()
+            self.load_checkpoints(nets)
+            self.attach(nets)
 
-    def prepare(self, device: torch.device | str = "cpu") -> "VideoRestorer":
-        """Load weights and move to ``device`` outside a Trainer (restore CLI, tests)."""
-        self.setup("test")
+    def prepare(self, device: torch.device | str = "cpu",
+                fill: Optional[Callable[[nn.Module], None]] = None) -> "VideoRestorer":
+        """Networks ready on ``device``, eval, outside a Trainer (restore CLI, tests, perf).
+
+        Args:
+            fill: when given, called on each built network instead of loading checkpoints
+                (deterministic weights for tests and timing; never for results).
+        """
+        if fill is None:
+            self.setup("predict")
+        else:
+            nets = self.build_networks()
+            for net in nets.values():
+                fill(net)
+            self.attach(nets)
         return self.to(device).eval()
 
     # --- the method ----------------------------------------------------------------
     def applicable(self, degradation: str) -> Optional[str]:
         """None if the method can run on a split with this degradation, else the reason
-        (FLAIR needs its own operator)."""
+        (FLAIR needs its own operator). Pure: changes nothing."""
         return None
 
     def restore(self, lq: torch.Tensor, meta: ClipMeta) -> torch.Tensor:
@@ -108,7 +144,26 @@ class VideoRestorer(pl.LightningModule):
                 "weights": self.required_weights()}
 
     # --- Lightning -------------------------------------------------------------------
-    def test_step(self, batch: dict, batch_idx: int):
-        if self.evaluator is None:
-            raise RuntimeError("no evaluator attached; run through vfr_bench.bench")
-        return self.evaluator.evaluate(self, batch)
+    def predict_step(self, batch: dict, batch_idx: int = 0) -> dict:
+        """Restore one clip of the ``SplitDataModule``: ``{"pred", "seconds", "method_stats"}``,
+        or ``{"error"}`` when the clip could not be read or ``restore`` raised (the run goes on).
+        Autocast, when asked, comes from the Trainer's precision plugin around this call."""
+        if "error" in batch:
+            return {"error": batch["error"]}
+        lq = batch["lq"]
+        size = tuple(batch["gt"].shape[-2:]) if batch.get("gt") is not None else tuple(lq.shape[-2:])
+        meta = ClipMeta(batch["clip_id"], float(batch["fps"]), size, batch.get("mask"), self.degradation)
+        try:
+            sync_device(lq.device)
+            t0 = time.perf_counter()
+            pred = self.restore(lq, meta)
+            sync_device(lq.device)
+            seconds = time.perf_counter() - t0
+        except Exception as e:  # one clip failing never stops the run
+            return {"error": traceback.format_exception_only(type(e), e)[-1].strip()}
+        return {"pred": pred, "seconds": seconds, "method_stats": self.clip_stats(), "meta": meta}
+
+
+def sync_device(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

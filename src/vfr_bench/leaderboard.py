@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from vfr_bench.results import FRONT, TAIL, read_records
+from vfr_bench.results import FRONT, TAIL, read_records, run_folder
 
 N_BOOT = 2000
 
@@ -69,7 +69,7 @@ def higher_is_better(name: str) -> Optional[bool]:
 
 def clip_values(results: Path, row: pd.Series, metric: str) -> dict[str, float]:
     """clip id -> clip value of ``metric`` for the run behind a leaderboard row."""
-    recs = read_records(Path(results) / row["method"] / row["split"])
+    recs = read_records(run_folder(results, row["method"], row["split"], row["split_sha256"]))
     return {cid: float(r.metrics[metric]["value"]) for cid, r in recs.items()
             if r.status == "ok" and r.run.get("split_sha256") == row["split_sha256"] and metric in r.metrics
             and r.metrics[metric]["value"] is not None}

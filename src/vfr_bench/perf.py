@@ -218,34 +218,13 @@ def write_frames(pred: torch.Tensor, folder: Path) -> None:
 
 
 # --- methods -------------------------------------------------------------------------------
-def _network(name: str, restorer) -> torch.nn.Module:
-    """The method's network at official size, without weights."""
-    if hasattr(restorer, "build_network"):                       # vqfr-v1, vqfr-v2
-        return restorer.build_network()
-    if hasattr(restorer, "build_net"):                           # flair (task resolved)
-        from vfr_bench.methods.flair.restorer import TASKS
-        return restorer.build_net(TASKS[restorer.task])
-    family = name.split("-")[0]
-    if family == "dicface":
-        from vfr_bench.methods.dicface.arch import DicFace
-        return DicFace()
-    if family == "keep":
-        from vfr_bench.methods.keep.restorer import KEEP, NET_ARGS
-        return KEEP(**NET_ARGS)
-    if family == "codeformer":
-        from vfr_bench.methods.codeformer.restorer import NET_ARGS, CodeFormer
-        return CodeFormer(**NET_ARGS)
-    raise ValueError(f"perf: no filled-weights network for method {name!r}; place its checkpoint "
-                     f"(vfr-bench weights list) or add it to vfr_bench.perf._network")
-
-
 def prepare_method(name: str, device: torch.device, overrides: Optional[dict] = None,
                    degradation: Optional[str] = None):
     """(restorer on ``device``, weights label): ``official`` when every checkpoint is present,
-    ``filled`` (deterministic fill loaded in memory, no file written), or ``none``."""
+    ``filled`` (deterministic fill of the networks from ``build_networks``, no file written), or ``none``."""
     from vfr_bench import weights as W
     from vfr_bench.methods import build_method
-    r = build_method(name, overrides)
+    r = build_method(name, overrides, degradation or "blind")
     if degradation is not None:
         why = r.applicable(degradation)
         if why:
@@ -255,11 +234,12 @@ def prepare_method(name: str, device: torch.device, overrides: Optional[dict] = 
         return r.prepare(device), "none"
     if all(W.is_present(w) for w in required):
         return r.prepare(device), "official"
-    net = _network(name, r)
+    return r.prepare(device, fill=fill_f32), "filled"
+
+
+def fill_f32(net: torch.nn.Module) -> None:
+    """Load the deterministic conformance fill (float32) into ``net``, strict."""
     net.load_state_dict(fill_state_dict_f32(net), strict=True)
-    r.net = net.eval()
-    r._weights_loaded = True  # the filled network replaces load_weights()
-    return r.to(device).eval(), "filled"
 
 
 def fill_state_dict_f32(net: torch.nn.Module) -> dict:
@@ -368,10 +348,9 @@ def _head(meta, n: int):
 
 def amp_rows(r, lq: torch.Tensor, meta, pred32: torch.Tensor, device: torch.device) -> list[dict]:
     """bf16/fp16 autocast of ``restore``: frames/s and PSNR/SSIM against the fp32 output."""
-    from vfr_bench.evaluate import autocast
     rows = []
     for amp in ("bf16", "fp16"):
-        with autocast(amp, device):
+        with torch.autocast(device_type=device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[amp]):
             r.restore(lq[:2], _head(meta, 2))  # warm-up
             seconds, pred = timed(lambda: r.restore(lq, meta), device)
         rows.append({"amp": amp, "fps": lq.shape[0] / seconds, "vs_fp32": psnr_ssim_vs(pred, pred32)})

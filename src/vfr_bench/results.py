@@ -1,6 +1,6 @@
 """Results on disk: one JSON per finished clip, and the leaderboard CSV.
 
-``<out>/<method>/<split>/<clip_id>.json`` is written atomically as each clip
+``<out>/<method>/<split>@<sha8>/<clip_id>.json`` (:func:`run_folder`) is written atomically as each clip
 finishes (split-level features, e.g. FVD's, in ``<clip_id>.npz`` beside it). A
 re-run reuses a clip file only when its run key (method, config, checkpoint
 hashes, split manifest hash) matches and it holds every requested metric.
@@ -50,6 +50,12 @@ class ClipRecord:
     method_stats: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     schema: int = SCHEMA
+
+
+def run_folder(out: Path, method: str, split: str, split_sha256: str) -> Path:
+    """Where a (method, split) run keeps its clip records: ``<out>/<method>/<split>@<sha256[:8]>``,
+    so two splits that share a display name never share (or overwrite) records."""
+    return Path(out) / method / f"{split}@{split_sha256[:8]}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

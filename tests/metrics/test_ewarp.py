@@ -91,23 +91,21 @@ def test_raft_flow_equals_direct_torchvision_calls():
     from torchvision.models.optical_flow import raft_large
 
     from vfr_bench import paths
-    from vfr_bench.metrics.ewarp import load_raft, raft_flow
+    from vfr_bench.metrics.ewarp import raft_flow
     torch.manual_seed(0)
     ref = raft_large(weights=None, progress=False).eval()
     wdir = paths.weights_dir()
     wdir.mkdir(parents=True, exist_ok=True)
     torch.save(ref.state_dict(), wdir / "raft_large_C_T_SKHT_V2-ff5fadd5.pth")
-    load_raft.cache_clear()
-    try:
-        assert build_metric("E_warp[raft]").unavailable_reason() is None
-        clip = translated_clip(SHIFTS[:2], 128, 128)  # RAFT needs >= 128 px
-        flow = raft_flow(clip, [(0, 1), (1, 0)], iters=2)
-        assert flow.shape == (2, 2, 128, 128)
-        with torch.no_grad():
-            x = clip * 2 - 1
-            want = torch.cat([ref(x[0:1], x[1:2], num_flow_updates=2)[-1],
-                              ref(x[1:2], x[0:1], num_flow_updates=2)[-1]])
-        assert float((flow - want).abs().max()) < 1e-3
-        assert float(want.abs().max()) > 1e-3  # a non-trivial flow field
-    finally:
-        load_raft.cache_clear()
+    m = build_metric("E_warp[raft]")
+    assert m.unavailable_reason() is None
+    m.setup(torch.device("cpu"))
+    clip = translated_clip(SHIFTS[:2], 128, 128)  # RAFT needs >= 128 px
+    flow = raft_flow(clip, [(0, 1), (1, 0)], m.raft, iters=2)
+    assert flow.shape == (2, 2, 128, 128)
+    with torch.no_grad():
+        x = clip * 2 - 1
+        want = torch.cat([ref(x[0:1], x[1:2], num_flow_updates=2)[-1],
+                          ref(x[1:2], x[0:1], num_flow_updates=2)[-1]])
+    assert float((flow - want).abs().max()) < 1e-3
+    assert float(want.abs().max()) > 1e-3  # a non-trivial flow field

@@ -35,17 +35,15 @@ def test_identical_feature_sets_give_zero():
     assert abs(frechet_distance(a, a)) < 1e-8 * np.trace(np.cov(a, rowvar=False))
 
 
-def test_compute_reduces_stored_features_over_clips():
-    """compute() pools the per-clip [W,2,D] features (as the runner reloads them from .npz)."""
+def test_reduce_pools_stored_features_over_clips():
+    """reduce() pools the per-clip [W,2,D] features (as the summary reloads them from .npz)."""
     g = np.random.default_rng(2)
     clips = [g.normal(size=(w, 2, 8)) + [[0.0], [0.4]] for w in (5, 7, 6)]
     m = FVD()
-    for f in clips:
-        m.add(ClipScore(float("nan"), None, {"windows": len(f)}, f))
+    scores = [ClipScore(float("nan"), None, {"windows": len(f)}, f) for f in clips]
     allf = np.concatenate(clips)
-    assert m.compute() == pytest.approx(scipy_frechet(allf[:, 0], allf[:, 1]), rel=1e-3)
-    m.reset()
-    assert np.isnan(m.compute())
+    assert m.reduce(scores) == pytest.approx(scipy_frechet(allf[:, 0], allf[:, 1]), rel=1e-3)
+    assert np.isnan(m.reduce([]))
 
 
 def test_windows_are_16_frames_at_224_in_minus1_1():
@@ -64,7 +62,6 @@ def test_unavailable_without_i3d_names_the_file():
 def test_score_and_compute_with_a_stand_in_detector(monkeypatch):
     """The clip -> windows -> detector -> stored features -> split distance path, with a small
     TorchScript stand-in for I3D written by the test (same call signature)."""
-    import vfr_bench.metrics.fvd as fvd_mod
     from vfr_bench import paths
     from vfr_bench.metrics.base import MetricContext
 
@@ -77,19 +74,16 @@ def test_score_and_compute_with_a_stand_in_detector(monkeypatch):
     wdir = paths.weights_dir()
     wdir.mkdir(parents=True, exist_ok=True)
     torch.jit.script(StandIn()).save(str(wdir / "i3d_torchscript.pt"))
-    fvd_mod.load_i3d.cache_clear()
-    try:
-        m = FVD()
-        assert m.unavailable_reason() is None
-        g = torch.Generator().manual_seed(0)
-        feats = []
-        for k in range(3):
-            gt = torch.rand(32, 3, 48, 48, generator=g)
-            s = m.update(gt * 0.8, gt)
-            assert np.isnan(s.value) and s.features.shape == (2, 2, 6) and s.extra["windows"] == 2
-            feats.append(s.features)
-        f = np.concatenate(feats)
-        assert m.compute() == pytest.approx(scipy_frechet(f[:, 0], f[:, 1]), rel=1e-3)
-        assert m.compute() > 0
-    finally:
-        fvd_mod.load_i3d.cache_clear()
+    m = FVD()
+    assert m.unavailable_reason() is None
+    m.setup(torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    scores = []
+    for k in range(3):
+        gt = torch.rand(32, 3, 48, 48, generator=g)
+        s = m.score(MetricContext(gt * 0.8, gt))
+        assert np.isnan(s.value) and s.features.shape == (2, 2, 6) and s.extra["windows"] == 2
+        scores.append(s)
+    f = np.concatenate([s.features for s in scores])
+    assert m.reduce(scores) == pytest.approx(scipy_frechet(f[:, 0], f[:, 1]), rel=1e-3)
+    assert m.reduce(scores) > 0

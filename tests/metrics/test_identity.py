@@ -10,8 +10,8 @@ import torch
 from vfr_bench import paths
 from vfr_bench.metrics import build_metric
 from vfr_bench.metrics.arcface_arch import ArcFaceIRSE50
-from vfr_bench.metrics.base import MetricContext
-from vfr_bench.metrics.identity import load_arcface, template_to_arcface, warp_affine
+from vfr_bench.metrics.base import MetricContext, SharedNetworks
+from vfr_bench.metrics.identity import template_to_arcface, warp_affine
 
 
 def test_ids_dlib_of_a_clip_with_itself_is_one(sample_gt):
@@ -73,15 +73,15 @@ def test_ids_arcface_with_test_written_weights(sample_gt):
     wdir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     torch.save(ArcFaceIRSE50().state_dict(), wdir / "recognition_arcface_ir_se50.pth")
-    load_arcface.cache_clear()
-    try:
-        assert m.unavailable_reason() is None
-        clip = sample_gt[:2]  # IR-SE50 costs ~2 s a frame on a busy 2-core CPU
-        ctx = MetricContext(clip, clip.clone())
-        s = m.score(ctx)
-        assert s.value == pytest.approx(1.0, abs=1e-5)
-        assert build_metric("sigma_IDS[arcface]").score(ctx).value < 1e-3  # shares ctx's embeddings
-        other = m.score(MetricContext(torch.flip(clip[:1], dims=[-1, -2]), clip[:1])).value
-        assert other < 1.0 - 1e-4  # a different input gives a different embedding
-    finally:
-        load_arcface.cache_clear()
+    assert m.unavailable_reason() is None
+    nets = SharedNetworks()
+    m.setup(torch.device("cpu"), nets)
+    sigma = build_metric("sigma_IDS[arcface]").setup(torch.device("cpu"), nets)
+    assert sigma.arcface is m.arcface  # one network for both columns
+    clip = sample_gt[:2]  # IR-SE50 costs ~2 s a frame on a busy 2-core CPU
+    ctx = MetricContext(clip, clip.clone())
+    s = m.score(ctx)
+    assert s.value == pytest.approx(1.0, abs=1e-5)
+    assert sigma.score(ctx).value < 1e-3  # shares ctx's embeddings
+    other = m.score(MetricContext(torch.flip(clip[:1], dims=[-1, -2]), clip[:1])).value
+    assert other < 1.0 - 1e-4  # a different input gives a different embedding

@@ -4,11 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 from basicsr.utils import tensor2img
 
 from vfr_bench.datasets.clips import read_frames, to_tensor
 from vfr_bench.metrics import build_metric
+from vfr_bench.metrics.base import ClipScore, MetricContext
 from vfr_bench.metrics.psnr import pick_backend, psnr
 from vfr_bench.metrics.ssim import ssim
 
@@ -80,12 +82,12 @@ def test_clip_metric_keeps_per_frame_values_and_reduces_over_clips():
     m = build_metric("PSNR")
     g = torch.Generator().manual_seed(0)
     a, b = torch.rand(3, 3, 16, 16, generator=g), torch.rand(3, 3, 16, 16, generator=g)
-    s1 = m.update(a, b)
-    s2 = m.update(a, (a + 0.01).clamp(0, 1))
+    s1 = m.score(MetricContext(a, b))
+    s2 = m.score(MetricContext(a, (a + 0.01).clamp(0, 1)))
     assert len(s1.per_frame) == 3 and s1.value == pytest.approx(np.mean(s1.per_frame))
-    assert m.compute() == pytest.approx((s1.value + s2.value) / 2)
-    m.reset()
-    assert np.isnan(m.compute())
+    assert m.reduce([s1, s2]) == pytest.approx((s1.value + s2.value) / 2)
+    assert m.reduce([s1, ClipScore(float("nan"))]) == pytest.approx(s1.value)  # undefined clips skipped
+    assert np.isnan(m.reduce([]))
 
 
 def test_shape_mismatch_is_an_error():

@@ -17,7 +17,6 @@ from vfr_bench.fill import fill_state_dict
 from vfr_bench.interface import ClipMeta
 from vfr_bench.methods.flair import face_nets, operators
 from vfr_bench.methods.flair import restorer as restorer_module
-from vfr_bench.methods.flair.enhance import FaceEnhancer
 from vfr_bench.methods.flair.restorer import FlairConfig, FlairRestorer
 from vfr_bench.methods.flair.windows import stitch
 
@@ -52,10 +51,8 @@ def _run(nets, seed):
     result of the last step, restorer)."""
     from vfr_bench.methods.flair import sampler as sampler_module
     unet, parsenet, retina = nets
-    r = FlairRestorer("flair", FlairConfig(seed=seed, steps=2, size=128, enhance=True))
-    r.net, r.parsenet = unet, parsenet
-    r.enhancer = FaceEnhancer(_MustNotRun(), parsenet, face_nets.RetinaFaceLandmarks(retina))
-    r._weights_loaded = True
+    r = FlairRestorer("flair", FlairConfig(seed=seed, steps=2, size=128, enhance=True), "x8-bicubic")
+    r.attach({"net": unet, "parsenet": parsenet, "codeformer": _MustNotRun(), "retinaface": retina})
     raw, calls, unclamped = [], [], []
     orig_sample, orig_project = restorer_module.sample_window, sampler_module.project
 

@@ -38,9 +38,8 @@ class StandInUNet(nn.Module):
 
 def _restorer(seed=0, steps=2, size=128, task="auto"):
     r = FlairRestorer("flair", FlairConfig(task=task, seed=seed, steps=steps, size=size,
-                                           enhance=False))
-    r.net = StandInUNet()
-    r._weights_loaded = True
+                                           enhance=False), "x8-bicubic")
+    r.attach({"net": StandInUNet()})
     return r
 
 
@@ -106,14 +105,16 @@ def test_overlap_frames_imposed_at_every_step():
 
 
 def test_operator_matching():
-    r = build_method("flair")
+    assert build_method("flair").task is None and build_method("flair").required_weights() == []
+    r = build_method("flair", degradation="x8-bicubic")  # the task is fixed at construction
     assert "no operator" in r.applicable("blind")
     assert r.applicable("x8-bicubic") is None and r.task == "x8-bicubic"
+    assert "does not match" in r.applicable("x16-bicubic") and r.task == "x8-bicubic"  # a pure check
     assert r.required_weights() == ["flair-x8-bicubic", "codeformer", "retinaface-resnet50", "parsenet"]
-    plain = FlairRestorer("flair", FlairConfig(enhance=False))
+    plain = FlairRestorer("flair", FlairConfig(enhance=False), "x8-bicubic")
     assert plain.applicable("x8-bicubic") is None
     assert plain.required_weights() == ["flair-x8-bicubic", "parsenet"]  # RFE background weights
-    blur = FlairRestorer("flair", FlairConfig(enhance=False))
+    blur = FlairRestorer("flair", FlairConfig(enhance=False), "x4-gaussian")
     assert blur.applicable("x4-gaussian") is None and blur.required_weights() == ["flair-gaussian"]
     fixed = _restorer(task="x16-bicubic")
     assert "does not match" in fixed.applicable("x8-bicubic")
@@ -184,7 +185,7 @@ def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
     ref = _x0_at(5, _restorer(steps=6), lq, monkeypatch)  # t = 5 >= tau: the enhanced step
     r = _restorer(steps=6)
     cf = _ShiftFace()
-    r.enhancer = FaceEnhancer(cf, _AllFace(), landmarks)
+    r.enhancer = FaceEnhancer(cf, _AllFace(), landmarks)  # stand-ins for the enhancement's networks
     got = _x0_at(5, r, lq, monkeypatch)
     assert seen == [10, 5]  # once per window, not per step
     assert cf.batches == [9, 4]  # faces only, at t = 5, in both windows

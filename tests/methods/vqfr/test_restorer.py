@@ -30,7 +30,7 @@ SMALL = {
 def _small_method(name, monkeypatch, **overrides):
     """``name`` built from its YAML, with the small network saved as its checkpoint."""
     cls, build = SMALL[name]
-    monkeypatch.setattr(cls, "build_network", lambda self: build())
+    monkeypatch.setattr(cls, "build_networks", lambda self: {"net": build()})
     monkeypatch.setattr(cls, "net_size", NET)
     net = build()
     sd = fill_state_dict(net.state_dict(), torch.float32)
