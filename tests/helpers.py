@@ -42,6 +42,20 @@ def max_abs(a, b) -> float:
     return float((a - b).abs().max())
 
 
+def excess_over_storage(ours, golden: np.ndarray) -> float:
+    """max |ours - golden| beyond the golden's own storage rounding (half an ulp of it, in its dtype).
+
+    Goldens are float64 results, some stored as float32, so a float64 re-implementation can
+    only be compared up to that rounding (up to 9.5e-7 for values near 17.8 in float32;
+    ~1e-16 relative for float64-stored goldens). Negative: within the rounding everywhere.
+    """
+    golden = np.asarray(golden)
+    ours = np.asarray(ours, dtype=np.float64)
+    assert ours.shape == golden.shape, f"shape {ours.shape} != {golden.shape}"
+    half_ulp = np.spacing(np.abs(golden)).astype(np.float64) / 2
+    return float((np.abs(ours - golden.astype(np.float64)) - half_ulp).max())
+
+
 def make_split(root: Path, clips: dict, name: str = "tiny", degradation: str = "blind") -> Path:
     """Write a small split folder for tests.
 

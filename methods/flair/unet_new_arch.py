@@ -21,6 +21,7 @@ guided-diffusion ``[cos, sin]``. Output ``[B*T,6,H,W]``: eps, then the variance 
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Union
 
 import torch
@@ -50,6 +51,9 @@ class SpatialAttention(nn.Module):
 
     Forward: ``x [B,T,C,H,W]`` (and ``emb [B*T,E]`` for the bottleneck) -> same shape.
     The norm is clip-wide; heads of ``head_channels``, scale ``1/sqrt(head_channels)``.
+    The attention follows the official ``QKVAttentionLegacy`` operation for operation:
+    the scale split as ``head_channels ** -1/4`` on q and on k, the softmax in float32
+    whatever the input dtype (fp16, bf16 autocast, and float64 too), cast back.
     """
 
     def __init__(self, channels: int, head_channels: int, *, emb_channels: Optional[int] = None,
@@ -72,9 +76,10 @@ class SpatialAttention(nn.Module):
         n, _, length = qkv.shape
         # legacy head order: heads split before q/k/v -> [N*heads, 3*d, L]
         q, k, v = qkv.reshape(n * self.num_heads, -1, length).chunk(3, dim=1)
-        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                           v.transpose(1, 2))  # [N*heads, L, d]
-        h = a.transpose(1, 2).reshape(n, c, length)
+        scale = 1 / math.sqrt(math.sqrt(q.shape[1]))  # on q and k: more stable in fp16
+        weight = torch.einsum("bct,bcs->bts", q * scale, k * scale)  # [N*heads, L, L]
+        weight = torch.softmax(weight.float(), dim=-1).type(weight.dtype)
+        h = torch.einsum("bts,bcs->bct", weight, v).reshape(n, c, length)
         if hasattr(self, "emb_layers"):
             h = h + self.emb_layers(emb).to(h.dtype).unsqueeze(-1)
         h = self.proj_out(h)

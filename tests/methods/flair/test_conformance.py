@@ -4,6 +4,11 @@ Each model is built once per module on the ``meta`` device and receives the dete
 fill directly (``assign=True``, no second copy), runs the golden once in float64 (recording
 the SPyNet flows it computes), then once in float32. Run under
 ``flock /tmp/vfr-heavy.lock``: the blur UNet holds 413 M float64 parameters (3.3 GB).
+
+Float64 results are compared beyond the golden's storage rounding (the flows are float64
+results stored as float32: half an ulp is up to 9.5e-7 at 17.8 px, as large as a plain 1e-6
+tolerance). The official unet_new computes its spatial-attention softmax in float32 even in
+the float64 golden run, so only the same operation order meets the 1e-12 tolerance.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import time
 import pytest
 import torch
 
-from tests.helpers import load_golden, max_abs
+from tests.helpers import excess_over_storage, load_golden, max_abs
 from vfr_bench.fill import fill_state_dict
 from vfr_bench.methods.flair.checkpoint import load_unet_state_dict
 from vfr_bench.methods.flair.propagation_arch import BasicVSRPP
@@ -22,7 +27,7 @@ from vfr_bench.methods.flair.unet_sr3_arch import SR3_CONFIG, UNetSR3
 
 pytestmark = [pytest.mark.conformance, pytest.mark.slow]
 
-F64_TOL = 1e-6
+F64_TOL = 1e-12  # beyond the golden's storage rounding
 
 
 def _filled(cls, cfg):
@@ -102,7 +107,18 @@ def blur(conformance_dir):
     return g, eps64, eps32, flows
 
 
-def _check(name: str, ours, ref, tol: float) -> None:
+def _check64(name: str, ours, ref) -> None:
+    """Float64 result against the golden, beyond its storage rounding."""
+    assert ours.dtype == torch.float64, name
+    excess = excess_over_storage(ours, ref)
+    print(f"{name}: max abs diff {max_abs(ours, ref):.3g} ({ref.dtype} golden), "
+          f"beyond storage rounding {excess:.3g} (tol {F64_TOL:g})")
+    assert excess <= F64_TOL, name
+
+
+def _check32(name: str, ours, ref, tol: float) -> None:
+    """Float32 result against the float64 golden (far above storage rounding)."""
+    assert ours.dtype == torch.float32, name
     d = max_abs(ours, ref)
     print(f"{name}: max abs diff {d:.3g} (tol {tol:g})")
     assert d < tol, name
@@ -110,8 +126,7 @@ def _check(name: str, ours, ref, tol: float) -> None:
 
 def test_bicubic_eps_float64(bicubic):
     g, eps64, _, _ = bicubic
-    assert eps64.dtype == torch.float64
-    _check("bicubic eps float64", eps64, g["eps_float64"], F64_TOL)
+    _check64("bicubic eps float64", eps64, g["eps_float64"])
 
 
 def test_bicubic_flows_float64(bicubic):
@@ -121,30 +136,29 @@ def test_bicubic_flows_float64(bicubic):
     assert sorted(flows) == [64, 128] and all(len(v) == 1 for v in flows.values())
     for res, calls in flows.items():
         for fwd, bwd in calls:
-            _check(f"bicubic flow_forward_{res}", fwd, g[f"flow_forward_{res}"], F64_TOL)
-            _check(f"bicubic flow_backward_{res}", bwd, g[f"flow_backward_{res}"], F64_TOL)
+            _check64(f"bicubic flow_forward_{res}", fwd, g[f"flow_forward_{res}"])
+            _check64(f"bicubic flow_backward_{res}", bwd, g[f"flow_backward_{res}"])
 
 
 def test_bicubic_eps_float32(bicubic):
     g, _, eps32, _ = bicubic
-    assert eps32.dtype == torch.float32
-    _check("bicubic eps float32", eps32, g["eps_float64"], 5e-5)
+    _check32("bicubic eps float32", eps32, g["eps_float64"], 5e-5)
 
 
 def test_blur_eps_float64(blur):
     g, eps64, _, _ = blur
     assert eps64.shape == g["eps_float64"].shape  # 6 channels: eps and variance
-    _check("blur eps float64", eps64, g["eps_float64"], F64_TOL)
+    _check64("blur eps float64", eps64, g["eps_float64"])
 
 
 def test_blur_flows_float64(blur):
     g, _, _, flows = blur
     assert sorted(flows) == [32, 64]
     for res, (fwd, bwd) in flows.items():
-        _check(f"blur flow_forward_{res}", fwd, g[f"flow_forward_{res}"], F64_TOL)
-        _check(f"blur flow_backward_{res}", bwd, g[f"flow_backward_{res}"], F64_TOL)
+        _check64(f"blur flow_forward_{res}", fwd, g[f"flow_forward_{res}"])
+        _check64(f"blur flow_backward_{res}", bwd, g[f"flow_backward_{res}"])
 
 
 def test_blur_eps_float32(blur):
     g, _, eps32, _ = blur
-    _check("blur eps float32", eps32, g["eps_float64"], 5e-4)
+    _check32("blur eps float32", eps32, g["eps_float64"], 5e-4)

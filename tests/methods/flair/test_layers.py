@@ -9,7 +9,7 @@ import torch
 from vfr_bench.methods.flair.layers_arch import GroupNorm32, ResBlock
 from vfr_bench.methods.flair.spynet_arch import flow_warp
 from vfr_bench.methods.flair.temporal_arch import TemporalAttention
-from vfr_bench.methods.flair.unet_new_arch import UNetNew
+from vfr_bench.methods.flair.unet_new_arch import SpatialAttention, UNetNew
 from vfr_bench.methods.flair.unet_sr3_arch import UNetSR3
 
 
@@ -93,6 +93,57 @@ def test_temporal_attention_matches_reference():
     _randomise(m)
     h = torch.randn(1, 4, 64, 3, 2, dtype=torch.float64)
     torch.testing.assert_close(m(h), _temporal_attention_reference(m, h), rtol=0, atol=1e-10)
+
+
+def _spatial_attention_reference(m: SpatialAttention, x: torch.Tensor, softmax_dtype) -> torch.Tensor:
+    """Loop-over-heads spatial attention with logits q.k/sqrt(d) softmaxed in ``softmax_dtype``."""
+    b, t, c, hh, ww = x.shape
+    xn = torch.nn.functional.group_norm(x.transpose(1, 2), 32, m.norm.wrapped_module.weight,
+                                        m.norm.wrapped_module.bias, 1e-5).transpose(1, 2)
+    qkv = m.qkv(xn.reshape(b * t, c, hh * ww))
+    d = c // m.num_heads
+    heads = []
+    for i in range(m.num_heads):  # legacy layout: [q_i, k_i, v_i] per head
+        q, k, v = qkv[:, 3 * d * i:3 * d * (i + 1)].split(d, dim=1)
+        logits = q.transpose(1, 2) @ k / math.sqrt(d)  # [N, L, L]
+        att = torch.softmax(logits.to(softmax_dtype), -1).to(x.dtype)
+        heads.append(v @ att.transpose(1, 2))  # [N, d, L]
+    return x + m.proj_out(torch.cat(heads, 1)).reshape(x.shape)
+
+
+def test_spatial_attention_softmax_in_float32_as_official():
+    """Official QKVAttentionLegacy: softmax(weight.float()) even for float64 inputs."""
+    m = SpatialAttention(64, 32).double()
+    _randomise(m)
+    x = torch.randn(1, 2, 64, 4, 3, dtype=torch.float64)
+    with torch.no_grad():
+        y = m(x)
+        ref32 = _spatial_attention_reference(m, x, torch.float32)
+        ref64 = _spatial_attention_reference(m, x, torch.float64)
+    assert y.dtype == torch.float64
+    torch.testing.assert_close(y, ref32, rtol=0, atol=1e-12)
+    assert (y - ref64).abs().max() > 1e-10  # a float64 softmax would differ by ~1e-8
+
+
+def test_unet_new_under_bf16_autocast():
+    """bf16 autocast on CPU runs through every unet_new layer kind except RFE; softmax in float32."""
+    torch.manual_seed(0)
+    model = UNetNew(image_size=8, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
+                    attention_resolutions=(1, 2), rnn_resolutions=(), num_head_channels=32,
+                    use_checkpoint=False).eval()
+    _randomise(model)
+    x = torch.randn(3, 3, 8, 8)
+    cond = torch.rand(1, 3, 3, 8, 8) * 2 - 1
+    t = torch.tensor([605, 605, 605])
+    with torch.no_grad():
+        ref = model(x, t, cond, num_frames=3)
+        with mock.patch("torch.softmax", wraps=torch.softmax) as softmax, \
+                torch.autocast("cpu", dtype=torch.bfloat16):
+            y = model(x, t, cond, num_frames=3)
+    assert softmax.call_count == 7  # 2 encoder, 1 middle, 4 decoder spatial attention blocks
+    assert all(c.args[0].dtype == torch.float32 for c in softmax.call_args_list)
+    assert y.shape == ref.shape and torch.isfinite(y).all()
+    assert (y.float() - ref).abs().max() < 0.05 * ref.abs().max()
 
 
 def test_flow_warp_integer_shift():
