@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf, compare."""
 from __future__ import annotations
 
 import argparse
@@ -185,6 +185,44 @@ def cmd_perf(a) -> int:
     return 0
 
 
+def cmd_compare(a) -> int:
+    from vfr_bench import compare as C
+    from vfr_bench.papers import select, table_names
+    if a.render_readme:
+        try:
+            changed = C.update_readme(Path(a.render_readme))
+        except (OSError, ValueError) as e:
+            print(f"vfr-bench: error: {a.render_readme}: {e}", file=sys.stderr)
+            return 2
+        print(f"{a.render_readme}: paper tables {'re-rendered' if changed else 'already up to date'}")
+        return 0
+    if a.list:
+        from vfr_bench.papers import load_table
+        for n in table_names():
+            t = load_table(n)
+            sets = ", ".join(f"{s.name} -> {s.recipe}" for s in t.test_sets)
+            print(f"{n:16s} {t.label}: {t.title}\n{'':16s} test sets: {sets}")
+        return 0
+    if not a.paper:
+        print("vfr-bench: error: compare needs --paper NAME (a table, a paper or 'all'; see: vfr-bench compare --list)",
+              file=sys.stderr)
+        return 2
+    tables = select(a.paper)
+    try:
+        text = C.render(tables, C.compare(tables, Path(a.results)), a.format, a.results)
+    except C.CompareError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    if a.out:
+        tmp = Path(a.out).with_name(f".{Path(a.out).name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(a.out)
+        print(f"wrote {a.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vfr-bench", description="Video face restoration benchmark")
     sub = p.add_subparsers(dest="command", required=True)
@@ -284,6 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--flair-size", type=int, default=128,
                     help="output size of that clip (official 512; the LQ is size/8); small by default for CPU")
     pf.set_defaults(func=cmd_perf, command_line=None)
+
+    cp = sub.add_parser("compare", help="a paper's table beside our leaderboard, cell by cell, with a verdict")
+    cp.add_argument("--paper", default=None, help="table (keep-table1), paper (keep: all its tables) or 'all'")
+    cp.add_argument("--results", default="results", help="results root holding leaderboard.csv")
+    cp.add_argument("--format", choices=["md", "html", "csv"], default="md")
+    cp.add_argument("--out", default=None, help="write to this file instead of stdout")
+    cp.add_argument("--list", action="store_true", help="list the paper tables")
+    cp.add_argument("--render-readme", default=None, metavar="README",
+                    help="re-render the paper tables between <!-- papers ... --> markers of this file")
+    cp.set_defaults(func=cmd_compare)
     return p
 
 
