@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, MetricContext, frames_chunks
 
 BACKENDS = ("dlib68", "awing98")
@@ -146,7 +147,7 @@ def load_awing(device: torch.device) -> torch.nn.Module:
     if key not in _AWING_CACHE:
         from facexlib.alignment.awing_arch import FAN
         net = FAN(num_modules=4, num_landmarks=98, device=key)
-        ckpt = torch.load(weight_registry.locate("awing-wflw"), map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(weight_registry.locate("awing-wflw"))
         net.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt, strict=True)
         _AWING_CACHE[key] = net.eval().to(device)
     return _AWING_CACHE[key]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 
 DETECT_MEAN = (104.0, 117.0, 123.0)  # BGR mean, subtracted from RGB data (official quirk)
 CONF_THRESHOLD = 0.5
@@ -46,8 +47,7 @@ def build_parsenet() -> torch.nn.Module:
 def load_retinaface() -> torch.nn.Module:
     """RetinaFace with ``detection_Resnet50_Final.pth`` (a leading ``module.`` stripped), strict."""
     net = build_retinaface()
-    state = torch.load(weight_registry.locate("retinaface-resnet50"), map_location="cpu",
-                       weights_only=True)
+    state = load_checkpoint(weight_registry.locate("retinaface-resnet50"))
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
     return net.eval()
 
@@ -55,7 +55,7 @@ def load_retinaface() -> torch.nn.Module:
 def load_parsenet() -> torch.nn.Module:
     """ParseNet with ``parsing_parsenet.pth`` (bare state dict), strict."""
     net = build_parsenet()
-    state = torch.load(weight_registry.locate("parsenet"), map_location="cpu", weights_only=True)
+    state = load_checkpoint(weight_registry.locate("parsenet"))
     net.load_state_dict(state, strict=True)
     return net.eval()
 

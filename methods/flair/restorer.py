@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as VF
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.interface import ClipMeta, VideoRestorer
 
 from . import operators, schedules
@@ -136,7 +137,7 @@ class FlairRestorer(VideoRestorer):
         from .checkpoint import load_unet_state_dict
         path = weight_registry.locate(TASKS[self.task].weights)
         net = self.build_net(TASKS[self.task])
-        load_unet_state_dict(net, torch.load(path, map_location="cpu", weights_only=True))
+        load_unet_state_dict(net, load_checkpoint(path))
         self.net = net.eval()
         from . import face_nets
         if "parsenet" in self.required_weights():

@@ -283,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
+    from vfr_bench.checkpoint import CheckpointError
     from vfr_bench.weights import MissingWeightsError
     args = build_parser().parse_args(argv)
     if argv is not None:
@@ -290,7 +291,7 @@ def main(argv=None) -> int:
         args.command_line = shlex.join(["vfr-bench", *argv])
     try:
         return args.func(args)
-    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError) as e:
+    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError, CheckpointError) as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
 
