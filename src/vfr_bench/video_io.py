@@ -16,7 +16,7 @@ class Mp4Writer:
     yuv420p needs even sizes: an odd width or height is padded by repeating the last
     column/row (``video_size`` says what is written; the PNG frames keep the exact size).
     H.264 cannot code an odd size in 4:2:0 at all (its frame cropping works in 2-pixel steps);
-    yuv444p could, but browsers, QuickTime and most hardware decoders do not play it, and
+    yuv444p could, but many players (most browsers, hardware decoders) do not play it, and
     cropping would drop input pixels; so an odd size gains one repeated row/column.
     """
 
