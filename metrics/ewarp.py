@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 
 BACKENDS = ("dis", "raft")
@@ -125,7 +126,7 @@ def build_raft() -> torch.nn.Module:
     """torchvision RAFT-large with the registry file (never torchvision's download), strict, eval, CPU."""
     from torchvision.models.optical_flow import raft_large
     net = raft_large(weights=None, progress=False)
-    sd = torch.load(weight_registry.locate("raft-large"), map_location="cpu", weights_only=True)
+    sd = load_checkpoint(weight_registry.locate("raft-large"))
     net.load_state_dict(sd, strict=True)
     return net.eval()
 

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 from vfr_bench.metrics.landmarks import clip_landmarks, uint8_frames
 
@@ -79,7 +80,7 @@ def build_arcface() -> torch.nn.Module:
     """IR-SE50 with ``recognition_arcface_ir_se50.pth`` from the weights folder, strict, eval, CPU."""
     from vfr_bench.metrics.arcface_arch import ArcFaceIRSE50
     net = ArcFaceIRSE50()
-    sd = torch.load(weight_registry.locate("arcface-ir-se50"), map_location="cpu", weights_only=True)
+    sd = load_checkpoint(weight_registry.locate("arcface-ir-se50"))
     net.load_state_dict(sd, strict=True)
     return net.eval()
 

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, MetricContext, SharedNetworks, frames_chunks
 
 BACKENDS = ("dlib68", "awing98")
@@ -141,7 +142,7 @@ def build_awing() -> torch.nn.Module:
     """facexlib's FAN(4 modules, 98 points) with ``alignment_WFLW_4HG.pth`` from the weights folder, CPU."""
     from facexlib.alignment.awing_arch import FAN
     net = FAN(num_modules=4, num_landmarks=98, device="cpu")
-    ckpt = torch.load(weight_registry.locate("awing-wflw"), map_location="cpu", weights_only=False)
+    ckpt = load_checkpoint(weight_registry.locate("awing-wflw"))
     net.load_state_dict(ckpt["state_dict"] if "state_dict" in ckpt else ckpt, strict=True)
     return net.eval()
 

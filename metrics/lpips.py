@@ -20,6 +20,7 @@ import warnings
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, frames_chunks
 
 NETS = {"alex": "alexnet", "vgg": "vgg16"}
@@ -46,7 +47,7 @@ def build_lpips(net: str = "alex") -> torch.nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-    sd = torch.load(weight_registry.locate(NETS[net]), map_location="cpu", weights_only=True)
+    sd = load_checkpoint(weight_registry.locate(NETS[net]))
     load_trunk(model, sd)
     return model.eval()
 

@@ -139,7 +139,12 @@ def test_retinaface_backend_loads_strict_and_returns_five_points(tmp_path, monke
     state = {f"module.{k}": v for k, v in net.state_dict().items()}  # the release's DataParallel keys
     monkeypatch.setattr(weights, "is_present", lambda name: name == "retinaface-resnet50")
     monkeypatch.setattr(weights, "locate", lambda name: path)
-    monkeypatch.setattr(torch, "load", lambda p, map_location=None: state if p == path else pytest.fail(p))
+
+    def load(p, map_location=None, weights_only=False):
+        assert p == path and weights_only is True  # read as data (vfr_bench.checkpoint)
+        return state
+
+    monkeypatch.setattr(torch, "load", load)
     det = A.build_detector("auto")
     assert det.backend == "retinaface-resnet50"
     out = det(np.full((160, 160, 3), 128, np.uint8))

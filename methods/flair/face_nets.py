@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 
 DETECT_MEAN = (104.0, 117.0, 123.0)  # BGR mean, subtracted from RGB data (official quirk)
 CONF_THRESHOLD = 0.5
@@ -45,14 +46,13 @@ def build_parsenet() -> torch.nn.Module:
 
 def load_retinaface_into(net: torch.nn.Module) -> None:
     """``detection_Resnet50_Final.pth`` into a built RetinaFace (a leading ``module.`` stripped), strict."""
-    state = torch.load(weight_registry.locate("retinaface-resnet50"), map_location="cpu",
-                       weights_only=True)
+    state = load_checkpoint(weight_registry.locate("retinaface-resnet50"))
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
 
 
 def load_parsenet_into(net: torch.nn.Module) -> None:
     """``parsing_parsenet.pth`` (bare state dict) into a built ParseNet, strict."""
-    state = torch.load(weight_registry.locate("parsenet"), map_location="cpu", weights_only=True)
+    state = load_checkpoint(weight_registry.locate("parsenet"))
     net.load_state_dict(state, strict=True)
 
 

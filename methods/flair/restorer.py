@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as VF
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.interface import ClipMeta, VideoRestorer
 
 from . import operators, schedules
@@ -150,7 +151,7 @@ class FlairRestorer(VideoRestorer):
         from . import face_nets
         from .checkpoint import load_unet_state_dict
         path = weight_registry.locate(TASKS[self.task].weights)
-        load_unet_state_dict(nets["net"], torch.load(path, map_location="cpu", weights_only=True))
+        load_unet_state_dict(nets["net"], load_checkpoint(path))
         if "parsenet" in nets:
             face_nets.load_parsenet_into(nets["parsenet"])
         if "retinaface" in nets:

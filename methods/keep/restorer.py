@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.interface import ClipMeta, VideoRestorer
 from vfr_bench.methods.face_frames import FACE_SIZE, resize_frames
 
@@ -76,7 +77,7 @@ class KeepRestorer(VideoRestorer):
             WeightsMismatchError: its sha256 does not start with a1a14d46.
         """
         weight_registry.verify("keep")
-        state = torch.load(weight_registry.locate("keep"), map_location="cpu", weights_only=True)
+        state = load_checkpoint(weight_registry.locate("keep"))
         nets["net"].load_state_dict(state, strict=True)
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.interface import ClipMeta, VideoRestorer
 from vfr_bench.methods.face_frames import face_input, resize_frames
 
@@ -55,7 +56,7 @@ class _VQFRRestorer(VideoRestorer):
         raise NotImplementedError
 
     def load_checkpoints(self, nets: dict[str, nn.Module]) -> None:
-        checkpoint = torch.load(weight_registry.locate(self.weights_name), map_location="cpu", weights_only=True)
+        checkpoint = load_checkpoint(weight_registry.locate(self.weights_name))
         nets["net"].load_state_dict(vqfr_state_dict(checkpoint), strict=True)
 
     @torch.no_grad()

@@ -210,10 +210,11 @@ class RetinaFaceDetector:
     def __init__(self):
         import torch
         from facexlib.detection.retinaface import RetinaFace
+        from vfr_bench.checkpoint import load_checkpoint
         from vfr_bench.weights import locate
         path = locate("retinaface-resnet50")
         self.net = RetinaFace(network_name="resnet50", half=False, device=torch.device("cpu"))
-        state = torch.load(path, map_location="cpu")
+        state = load_checkpoint(path)
         self.net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
         self.net.eval()
         self.backend = "retinaface-resnet50"

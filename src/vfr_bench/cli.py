@@ -144,22 +144,51 @@ def cmd_leaderboard(a) -> int:
 
 
 def cmd_restore(a) -> int:
+    import signal
+    import threading
+
     import torch
     from vfr_bench.methods import build_method
-    from vfr_bench.restore import restore_video
+    from vfr_bench.restore import check_paths, restore_video
+    src, out = Path(a.input), Path(a.output)
+    try:
+        check_paths(src, out, a.frames)  # before loading any network
+    except (FileNotFoundError, ValueError) as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
     method = build_method(a.method, dict(parse_override(s) for s in a.set)).prepare(device)
+
+    def interrupt(signum, frame):  # `kill` cleans up like Ctrl-C
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, interrupt) if main_thread else None
     try:
-        r = restore_video(method, Path(a.input), Path(a.output), aligned=a.aligned, save_frames=a.frames,
+        r = restore_video(method, src, out, aligned=a.aligned, save_frames=a.frames,
                           chunk=a.chunk, device=device, detector=a.detector, fps=a.fps,
                           progress=not a.no_progress)
     except (FileNotFoundError, ValueError) as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
-    print(f"{r.video}: {r.frames} frames {r.size[1]}x{r.size[0]} at {r.fps:g} fps ({a.method} on {device}, "
+    except KeyboardInterrupt:
+        kept = " (the earlier file there is unchanged)" if out.exists() else ""
+        print(f"vfr-bench: interrupted; {out} not written{kept}", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_term)
+    (h, w), (vh, vw) = r.size, r.video_size
+    print(f"{r.video}: {r.frames} frames {vw}x{vh} at {r.fps:g} fps ({a.method} on {device}, "
           f"{'aligned input' if r.aligned else 'faces: ' + r.backend})")
-    if r.no_face:
-        print(f"{len(r.no_face)} frame(s) without a face passed through unchanged: {r.no_face}")
+    if (vh, vw) != (h, w):
+        keep = f"the PNG frames keep {w}x{h}" if r.frames_dir else f"--frames writes PNGs at {w}x{h}"
+        print(f"the input is {w}x{h}: H.264 yuv420p needs even sizes, so the mp4 repeats its last "
+              f"odd row/column ({keep})")
+    if not r.aligned:
+        print(f"all {r.frames} frames restored: face detected in {r.detected}, track interpolated in "
+              f"{r.interpolated} (between detections), held in {r.held} (before the first or after "
+              f"the last detection)")
     if r.frames_dir:
         print(f"frames: {r.frames_dir}")
     return 0
@@ -337,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
+    from vfr_bench.checkpoint import CheckpointError
     from vfr_bench.weights import MissingWeightsError
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -345,7 +375,7 @@ def main(argv=None) -> int:
         args.command_line = shlex.join(["vfr-bench", *argv])
     try:
         return args.func(args)
-    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError) as e:
+    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError, CheckpointError) as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
 

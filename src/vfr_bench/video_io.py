@@ -14,7 +14,10 @@ class Mp4Writer:
     """Streams RGB frames into an H.264 (libx264, yuv420p) mp4 with PyAV.
 
     yuv420p needs even sizes: an odd width or height is padded by repeating the last
-    column/row (the PNG frames keep the exact size).
+    column/row (``video_size`` says what is written; the PNG frames keep the exact size).
+    H.264 cannot code an odd size in 4:2:0 at all (its frame cropping works in 2-pixel steps);
+    yuv444p could, but many players (most browsers, hardware decoders) do not play it, and
+    cropping would drop input pixels; so an odd size gains one repeated row/column.
     """
 
     def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = CRF):
@@ -23,7 +26,8 @@ class Mp4Writer:
         self.size = size
         self.container = av.open(str(self.path), "w", format="mp4")
         self.stream = self.container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        self.stream.height, self.stream.width = (s + s % 2 for s in size)
+        self.video_size = tuple(s + s % 2 for s in size)
+        self.stream.height, self.stream.width = self.video_size
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf)}
 
@@ -40,6 +44,13 @@ class Mp4Writer:
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
+
+    def discard(self) -> None:
+        """Close without flushing the encoder (the file is about to be deleted)."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - a half-written file; the caller removes it
+            pass
 
 
 def write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int = CRF) -> Path:

@@ -216,9 +216,9 @@ def load_entry(name: str, key: str = "params_ema") -> dict:
         MissingWeightsError: the file is absent.
         KeyError: the file has no ``key`` entry (not the official release); names file and keys found.
     """
-    import torch
+    from vfr_bench.checkpoint import load_checkpoint
     path = locate(name)
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint(path)
     if not isinstance(ckpt, dict) or key not in ckpt:
         found = list(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise KeyError(f"{path}: no '{key}' entry (found {found}); expected the official "
