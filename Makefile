@@ -7,6 +7,7 @@ VFR := $(VENV)/bin/vfr-bench
 METHOD ?=
 SPLIT ?= sample
 DEVICES ?= 1
+NODES ?= 1
 OUT ?= results
 ARGS ?=
 
@@ -23,7 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed
 
 bench: install
-	$(VFR) bench --method "$(if $(METHOD),$(METHOD),all)" --split $(SPLIT) --devices $(DEVICES) --out $(OUT) $(ARGS)
+	$(VFR) bench --method "$(if $(METHOD),$(METHOD),all)" --split $(SPLIT) --devices $(DEVICES) --num-nodes $(NODES) --out $(OUT) $(ARGS)
 
 test: install
 	$(PY) -m pytest -q $(ARGS)
