@@ -1,4 +1,5 @@
-"""Shared metric-test fixtures: the sample split built once per session, short clips of it."""
+"""Shared metric-test fixtures: short clips of the sample split (``sample_split`` is the suite's
+session fixture in tests/conftest.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,6 @@ import pytest
 import torch
 
 N_FRAMES = 6  # frames per test clip: enough for std/temporal metrics, cheap for dlib
-
-
-@pytest.fixture(scope="session")
-def sample_split(tmp_path_factory):
-    """The embedded sample split, built once into a session folder (independent of VFR_BENCH_HOME)."""
-    from vfr_bench.datasets.sample import build_sample
-    from vfr_bench.datasets.splits import read_split
-    return read_split(build_sample(tmp_path_factory.mktemp("sample_split") / "sample"))
 
 
 @pytest.fixture(scope="session")
