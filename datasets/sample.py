@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import torch
 
-from vfr_bench.align import FFHQ_512
 from vfr_bench.datasets import degradations as D
 from vfr_bench.datasets.splits import write_manifest
+from vfr_bench.face_geometry import FFHQ_512, estimate_similarity
 
 NAME = "sample"
 VERSION = 1
@@ -40,20 +40,6 @@ RECIPE = {
     "motion": {"shift_px": [4.0, 10.0], "rotation_deg": [1.0, 3.0], "zoom": [0.01, 0.04],
                "brightness": [0.02, 0.06], "freq_cycles_per_frame": [0.015, 0.05]},
 }
-
-
-def similarity_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """2x3 least-squares similarity (Umeyama) mapping src points onto dst points."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ sign @ vt
-    scale = (sig * np.diag(sign)).sum() / (s ** 2).sum() * len(src)
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
 
 
 def _motion_params(gen: torch.Generator) -> dict:
@@ -77,7 +63,7 @@ def _frame_transform(base: np.ndarray, motion: dict, t: int) -> tuple[np.ndarray
 
 def render_hq(photo: np.ndarray, motion: dict) -> np.ndarray:
     """[T,512,512,3] uint8 RGB frames of the moving aligned face."""
-    base = similarity_fit(ASTRONAUT_EYES_NOSE, FFHQ_512[:3])
+    base = estimate_similarity(ASTRONAUT_EYES_NOSE, FFHQ_512[:3])
     frames = []
     for t in range(N_FRAMES):
         m, gain = _frame_transform(base, motion, t)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vfr_bench.align import FACE_SIZE
+from vfr_bench.face_geometry import FACE_SIZE
 
 
 def resize_frames(x: torch.Tensor, size) -> torch.Tensor:

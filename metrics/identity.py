@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from vfr_bench import weights as weight_registry
 from vfr_bench.checkpoint import load_checkpoint
+from vfr_bench.face_geometry import estimate_similarity, ffhq_template
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 from vfr_bench.metrics.landmarks import clip_landmarks, uint8_frames
 
@@ -54,9 +55,7 @@ ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.736
 
 def template_to_arcface(height: int, width: int) -> np.ndarray:
     """2x3 similarity mapping an FFHQ-aligned (height, width) crop onto the ArcFace 112 template."""
-    from vfr_bench.datasets.sample import FFHQ_512, similarity_fit
-    src = FFHQ_512 * np.array([width / 512.0, height / 512.0])
-    return similarity_fit(src, ARCFACE_112)
+    return estimate_similarity(ffhq_template(height, width), ARCFACE_112)
 
 
 def warp_affine(x: torch.Tensor, m: np.ndarray, size: int) -> torch.Tensor:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from vfr_bench.align import FFHQ_512
+from vfr_bench.face_geometry import FFHQ_512
 
 from .face_mask import face_blend_mask
 

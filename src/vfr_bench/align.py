@@ -20,11 +20,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-# FFHQ-512 5-point template: left eye, right eye (image left to right), nose tip, left and
-# right mouth corners; the template of CodeFormer / facexlib FaceRestoreHelper (KEEP, DicFace).
-FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
-                     [201.26117, 371.41043], [313.08905, 371.15118]])
-FACE_SIZE = 512
+from vfr_bench.face_geometry import FACE_SIZE, FFHQ_512, estimate_similarity
+
 # Paste-back feather in crop px at 512: KEEP/facexlib's w_edge = int(sqrt(512 * 512)) // 20.
 FEATHER = 25
 SMOOTH_SIGMA = 5.0
@@ -54,27 +51,6 @@ class Alignment:
     landmarks: np.ndarray
     smoothed: np.ndarray
     backend: str
-
-
-def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """2x3 least-squares similarity (Umeyama 1991) mapping ``src`` [N,2] onto ``dst`` [N,2].
-
-    Rows where ``src`` is NaN are ignored (at least two points are needed).
-    """
-    ok = np.isfinite(src).all(1)
-    s_pts, d_pts = src[ok].astype(np.float64), dst[ok].astype(np.float64)
-    if len(s_pts) < 2:
-        raise ValueError("a similarity transform needs at least two landmarks")
-    mu_s, mu_d = s_pts.mean(0), d_pts.mean(0)
-    s, d = s_pts - mu_s, d_pts - mu_d
-    u, sig, vt = np.linalg.svd(d.T @ s / len(s_pts))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    rot = u @ sign @ vt
-    scale = (sig * np.diag(sign)).sum() / ((s ** 2).sum() / len(s_pts))
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
 
 
 def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from tests.helpers import load_manifest, manifest_shapes, max_abs, state_dict_shapes
-from vfr_bench.align import FFHQ_512
+from vfr_bench.face_geometry import FFHQ_512
 from vfr_bench.methods.flair import face_nets
 from vfr_bench.methods.flair.face_mask import face_blend_mask
 from vfr_bench.methods.flair.enhance import (CROP_BORDER, FaceEnhancer, WindowFaces, crop_faces,

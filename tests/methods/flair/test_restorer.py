@@ -170,7 +170,7 @@ def test_no_face_frames_are_counted_kept_and_windows_stay_in_sync(monkeypatch):
     """Frames 4 and 10 have no face: their x0 at an enhanced step equals the run without the
     enhancement (the stand-in UNet works per frame), every other frame's x0 is enhanced, the
     detector runs once per window, and the count reaches ``last_stats``."""
-    from vfr_bench.align import FFHQ_512
+    from vfr_bench.face_geometry import FFHQ_512
     from vfr_bench.methods.flair.enhance import FaceEnhancer
     lq = _clip()
     grey = [4, 10]
