@@ -669,9 +669,9 @@ def weights_for_method(name: str) -> list[str]:
     the split (FLAIR's task) is asked once per degradation the split recipes use."""
     from vfr_bench.datasets.recipes import load_recipe, recipe_names
     from vfr_bench.methods import build_method
-    found = list(build_method(name).required_weights())
-    for deg in sorted({load_recipe(r).degradation for r in recipe_names()}):
-        m = build_method(name)
+    found = []
+    for deg in ["blind"] + sorted({load_recipe(r).degradation for r in recipe_names()}):
+        m = build_method(name, None, deg)  # built for that split, as bench does
         if m.applicable(deg) is None:
             found += m.required_weights()
     return list(dict.fromkeys(found))
