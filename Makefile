@@ -11,7 +11,7 @@ NODES ?= 1
 OUT ?= results
 ARGS ?=
 
-.PHONY: install bench test test-fast perf clean
+.PHONY: install bench test test-fast perf clean weights
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ install: $(VENV)/.installed
 
 bench: install
 	$(VFR) bench --method "$(if $(METHOD),$(METHOD),all)" --split $(SPLIT) --devices $(DEVICES) --num-nodes $(NODES) --out $(OUT) $(ARGS)
+
+# every checkpoint the default methods and metrics need, from their official sources (prints
+# files, sizes and licenses first; never prompts); `vfr-bench weights fetch --all` for every entry
+weights: install
+	$(VFR) weights fetch --for all $(ARGS)
 
 test: install
 	$(PY) -m pytest -q $(ARGS)

@@ -30,10 +30,19 @@ def cmd_bench(a) -> int:
 def cmd_weights(a) -> int:
     from vfr_bench import weights as W
     if a.action == "list":
+        lock = W.read_lock()
         for e in W.REGISTRY:
-            state = "present" if W.is_present(e.name) else "missing"
-            print(f"{e.name:20s} {state:8s} {e.filename:40s} {e.license}  [{e.used_by}]\n"
-                  f"{'':20s} {W.path_of(e)}  <- {e.url}")
+            p = W.path_of(e)
+            rec = lock.get(e.filename) if not e.package else None
+            state, note = ("present", "") if p.is_file() else ("missing", "")
+            if rec and p.is_file() and p.stat().st_size != rec.get("size"):
+                state, note = "changed", "  (size differs from weights.lock: vfr-bench weights verify)"
+            elif state == "present" and not e.package and not rec:
+                note = "  (not in weights.lock yet: vfr-bench weights verify records it)"
+            manual = f"  MANUAL: {e.manual}" if e.manual else ""
+            print(f"{e.name:20s} {state:8s} {e.kind:12s} {W.size_text(e.size_mb):>12s}  "
+                  f"{e.filename:38s} {e.license}  [{e.used_by}]\n"
+                  f"{'':20s} {p}  <- {e.source}{note}{manual}")
         return 0
     if a.action == "path":
         for n in a.names:
@@ -43,19 +52,37 @@ def cmd_weights(a) -> int:
         bad = 0
         for n in a.names or [e.name for e in W.REGISTRY if W.is_present(e.name)]:
             try:
-                print(f"{n}: ok {W.verify(n)}")
+                known = W.lock_record(W.get(n)) is not None
+                digest = W.verify(n, fresh=True, record=True)
+                how = "package file, no hash to compare" if W.get(n).package else (
+                    "matches weights.lock" if known else "recorded in weights.lock (first use)")
+                print(f"{n}: ok {digest} ({how})")
             except (W.MissingWeightsError, W.WeightsMismatchError) as e:
-                print(f"{n}: {e}")
+                print(f"{n}: FAILED: {e}; it will not be loaded. Replace it: delete it and run: "
+                      f"vfr-bench weights fetch {n}")
                 bad += 1
         return 1 if bad else 0
     if a.action == "fetch":
-        for n in a.names:
-            try:
-                print(W.fetch(n, url=a.url))
-            except (ConnectionError, W.WeightsMismatchError) as e:
-                print(f"{n}: {e}", file=sys.stderr)
-                return 1
-        return 0
+        chosen = sum(bool(x) for x in (a.names, a.all, a.for_))
+        if chosen != 1:
+            print("vfr-bench: error: weights fetch needs exactly one of NAME..., --for METHOD[,...] "
+                  "or --all (see: vfr-bench weights list)", file=sys.stderr)
+            return 2
+        if a.url and len(a.names) != 1:
+            print("vfr-bench: error: --url needs exactly one NAME", file=sys.stderr)
+            return 2
+        if a.all:
+            names = [e.name for e in W.REGISTRY]
+        elif a.for_:
+            names = W.weights_for(_csv(a.for_))
+        else:
+            names = [W.get(n).name for n in a.names]  # unknown names: one-line error, exit 2
+        failed = W.fetch_many(names, accept_new=a.accept_new, url=a.url, bars=not a.no_progress)
+        if failed:
+            print(f"vfr-bench: {failed} download(s) failed (one line each above); nothing partial "
+                  f"was kept under a weights name. Run the same command again when the sources "
+                  f"are reachable", file=sys.stderr)
+        return 1 if failed else 0
     return 2
 
 
@@ -279,10 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast the methods' forward passes (fp16: CUDA only); recorded in the run key and notes")
     b.set_defaults(func=cmd_bench)
 
-    w = sub.add_parser("weights", help="list, locate, verify or download network files")
+    w = sub.add_parser("weights", help="list, locate, verify or download network files",
+                       description="fetch: NAME..., --for METHOD[,...] (the methods' weights plus the "
+                                   "default metrics'; 'all' = every method, as `make weights`) or --all "
+                                   "(every registry entry). Prints the files, sizes and licenses first "
+                                   "(non-commercial ones marked) and never prompts. verify: re-hash against "
+                                   "the registry and weights.lock")
     w.add_argument("action", choices=["list", "path", "verify", "fetch"])
     w.add_argument("names", nargs="*")
-    w.add_argument("--url", default=None, help="fetch from this URL instead of the registry's")
+    w.add_argument("--for", dest="for_", default=None, metavar="METHOD[,...]",
+                   help="fetch what these methods (or 'all') and the default metrics need")
+    w.add_argument("--all", action="store_true", help="fetch every registry entry")
+    w.add_argument("--url", default=None, help="fetch one NAME from this URL instead of its source")
+    w.add_argument("--accept-new", action="store_true",
+                   help="accept a download whose sha256 differs from its weights.lock record")
+    w.add_argument("--no-progress", action="store_true")
     w.set_defaults(func=cmd_weights)
 
     lb = sub.add_parser("leaderboard", help="ranked tables with bootstrap CIs and paired tests")

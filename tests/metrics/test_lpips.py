@@ -1,18 +1,23 @@
 """LPIPS equals lpips.LPIPS(net='alex') called directly, with a test-written AlexNet file (offline)."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torchvision
 
-from vfr_bench import paths
+from vfr_bench import paths, weights
 from vfr_bench.metrics import build_metric
 from vfr_bench.metrics.base import MetricContext
 
 
 @pytest.fixture
-def alexnet_file():
-    """torchvision AlexNet with seed-0 random weights, saved under the registry's file name."""
+def alexnet_file(monkeypatch):
+    """torchvision AlexNet with seed-0 random weights, saved under the registry's file name
+    (random weights cannot carry the release's sha256 prefix: that check is waived here)."""
+    monkeypatch.setitem(weights._BY_NAME, "alexnet",
+                        dataclasses.replace(weights.get("alexnet"), sha256_prefix=None))
     torch.manual_seed(0)
     net = torchvision.models.alexnet(weights=None)
     wdir = paths.weights_dir()

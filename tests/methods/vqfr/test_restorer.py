@@ -6,6 +6,8 @@ stands in for the released one, saved as a fake official checkpoint (``params_em
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,8 @@ SMALL = {
 def _small_method(name, monkeypatch, **overrides):
     """``name`` built from its YAML, with the small network saved as its checkpoint."""
     cls, build = SMALL[name]
+    # the stand-in cannot carry the release's sha256 prefix (VQFR_v1-33a1fac5.pth): check waived
+    monkeypatch.setitem(weights._BY_NAME, name, dataclasses.replace(weights.get(name), sha256_prefix=None))
     monkeypatch.setattr(cls, "build_networks", lambda self: {"net": build()})
     monkeypatch.setattr(cls, "net_size", NET)
     net = build()
