@@ -244,4 +244,15 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         log("\n" + format_table(board, split.name) + f"\n\nleaderboard: {csv_path}")
     elif not restorers:
         log("no method ran")
+    hint = weight_registry.fetch_hint(missing_weights(skipped, unavailable, split.degradation))
+    if hint:
+        log(hint)
     return status
+
+
+def missing_weights(skipped: dict, unavailable: dict, degradation: str) -> list[str]:
+    """Registry names of the absent files behind the skipped methods and unavailable metrics."""
+    needed = [w for name, why in skipped.items() if why.startswith("weights missing")
+              for w in build_method(name, None, degradation).required_weights()]
+    needed += [w for name, why in unavailable.items() if why != NO_GT for w in build_metric(name).weights]
+    return [w for w in dict.fromkeys(needed) if not weight_registry.is_present(w)]

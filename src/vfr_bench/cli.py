@@ -405,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
     from vfr_bench.checkpoint import CheckpointError
-    from vfr_bench.weights import MissingWeightsError
+    from vfr_bench.weights import MissingWeightsError, WeightsMismatchError
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if argv is not None:
@@ -413,7 +413,8 @@ def main(argv=None) -> int:
         args.command_line = shlex.join(["vfr-bench", *argv])
     try:
         return args.func(args)
-    except (UnknownNameError, BenchError, MissingWeightsError, ConfigError, CheckpointError) as e:
+    except (UnknownNameError, BenchError, MissingWeightsError, WeightsMismatchError, ConfigError,
+            CheckpointError) as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
 
