@@ -232,3 +232,13 @@ def test_autocast_option_is_recorded_and_guarded(tmp_path):
                               "--accelerator", "cpu", "--amp", "fp16", "--no-wandb"],
                        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert r.returncode == 2 and "CUDA" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_skipped_methods_end_with_the_one_fetch_command(tmp_path, sample_split):
+    lines = []
+    rc = run_bench(BenchOptions(methods=["all"], split="sample", out=tmp_path / "res", metrics=["PSNR"],
+                                clips=[sample_split.clips[0].id], max_frames=2, progress=False, wandb="off"),
+                   log=lines.append)
+    assert rc == 0
+    assert any(line.startswith("skipped keep: weights missing") for line in lines)
+    assert lines[-1].startswith("fetch the missing weights (") and lines[-1].endswith(": make weights")
