@@ -7,14 +7,18 @@ a metric is built (STYLE: pyiqa's default-config table, lm-eval's lazy registry)
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Optional
 
 from vfr_bench.registry import resolve, unknown
 
 
 class MetricEntry(NamedTuple):
+    """One column: its class (lazy ``"module:Class"``), constructor arguments, the run options
+    it takes (``bench --fid-ref`` -> ``ref_stats``) and, for an alias, the column it equals."""
     entry: str
     kwargs: dict[str, Any]
+    options: tuple[str, ...] = ()
+    alias_of: Optional[str] = None
 
 
 _M = "vfr_bench.metrics."
@@ -39,7 +43,20 @@ METRICS: dict[str, MetricEntry] = {
     "E_warp[dis]": MetricEntry(_M + "ewarp:EWarp", {"backend": "dis"}),
     "E_warp[raft]": MetricEntry(_M + "ewarp:EWarp", {"backend": "raft"}),
     "FVD": MetricEntry(_M + "fvd:FVD", {}),
+    "FVD[per-clip]": MetricEntry(_M + "fvd:FVDPerClip", {}),
+    "FID": MetricEntry(_M + "fid:FID", {}),
+    "FID[ref]": MetricEntry(_M + "fid:FID", {"reference": "stats"}, options=("ref_stats",)),
+    "KID": MetricEntry(_M + "fid:KID", {}),
+    "Deg.[arcface]": MetricEntry(_M + "identity:IdentityAngle", {"backend": "arcface"}),
+    "Deg.[dlib]": MetricEntry(_M + "identity:IdentityAngle", {"backend": "dlib"}),
 }
+
+# VQFR's LMD (TencentARC/VQFR metric_paper/calculate_landmark_distance.py) is AKD[awing98]:
+# the same facexlib AWing WFLW model on the whole 512 frame resized to 256 (BGR read, RGB fed,
+# /255), the same heatmap decoding and W/64 scaling, and per image the mean over the 98 points
+# of the L2 distance in pixels. Same class and arguments, so both columns share one landmark
+# pass per clip (MetricContext cache); the column appears under its own name.
+METRICS["LMD[awing98]"] = METRICS["AKD[awing98]"]._replace(alias_of="AKD[awing98]")
 
 # The default set for `bench`: every metric here whose backend is available runs; the
 # others are listed as unavailable with the missing file (log and leaderboard notes).
@@ -58,13 +75,20 @@ def metric_names() -> list[str]:
     return list(METRICS)
 
 
-def build_metric(name: str):
+def build_metric(name: str, **run_options: Any):
     """Instantiate the metric registered under ``name``; the registry key is its column name
-    (written here only: classes compute no names)."""
+    (written here only: classes compute no names).
+
+    Args:
+        run_options: options of the run (``ref_stats=PATH`` from ``bench --fid-ref``); each
+            metric receives those its entry lists in ``options`` (when not None), the others
+            are ignored, so callers pass the same options to every metric.
+    """
     try:
         e = METRICS[name]
     except KeyError:
         raise unknown("metric", name, METRICS) from None
-    metric = resolve(e.entry)(**e.kwargs)
+    given = {k: run_options[k] for k in e.options if run_options.get(k) is not None}
+    metric = resolve(e.entry)(**e.kwargs, **given)
     metric.name = name
     return metric

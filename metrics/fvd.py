@@ -18,6 +18,15 @@ DDP ranks and of resumed runs count) and returns
 
 Range [0, inf), lower is better. With few windows the covariances are rank-deficient;
 the value is still defined but noisy: compare FVD only on splits of many clips.
+
+``FVD[per-clip]`` (:class:`FVDPerClip`) answers "which FVD did you use?": the same distance
+between ONE clip's restored and GT windows, then the mean over clips. None of the papers we
+cover states a per-video FVD (DicFace and FLAIR print one FVD per test set; StyleGAN-V's is
+dataset-level), so this column is our definition, offered beside ``FVD`` because papers
+outside this suite differ. It needs >= 2 windows (32 frames) per clip: a shorter clip is
+NaN and left out of the mean. With W windows the covariances have rank <= W-1 (a 100-frame
+clip gives 6 windows), so the value is dominated by the mean term and far noisier than FVD;
+both columns share one I3D pass per clip (``MetricContext`` key ``i3d:pred`` / ``i3d:gt``).
 """
 from __future__ import annotations
 
@@ -33,25 +42,64 @@ from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedN
 WINDOW, SIZE = 16, 224
 
 
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets, in float64.
+def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [D], covariance [D,D] with ddof=1) of [N,D] features, in float64."""
+    f = np.asarray(feats, np.float64)
+    return f.mean(0), np.cov(f, rowvar=False)
+
+
+def frechet_from_stats(mu_a: np.ndarray, s_a: np.ndarray, mu_b: np.ndarray, s_b: np.ndarray) -> float:
+    """Fréchet distance between N(mu_a, s_a) and N(mu_b, s_b), in float64.
 
     tr((S_a S_b)^{1/2}) is computed as sum sqrt(eig(A^{1/2} S_b A^{1/2})) with A = S_a:
     that matrix is symmetric PSD with the same eigenvalues as S_a S_b, so no complex
     sqrtm and no eps regularisation are needed.
+    """
+    mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
+    s_a, s_b = np.asarray(s_a, np.float64), np.asarray(s_b, np.float64)
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    tr_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt)
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets, in float64.
+
+    With fewer samples than dimensions (a small split: 2048-d Inception features, 400-d I3D)
+    the exact low-rank form is used instead of DxD eigendecompositions: with centred
+    A = (a - mu_a) / sqrt(N-1) and B likewise, S_a = A^T A and S_b = B^T B, so the non-zero
+    eigenvalues of S_a S_b are the squared singular values of A B^T and
+    tr((S_a S_b)^{1/2}) = ||A B^T||_* (the sum of its singular values).
 
     Args:
         feats_a: [N,D] features.
         feats_b: [M,D] features (N, M >= 2).
     """
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
+    if min(len(a), len(b)) >= a.shape[1]:
+        return frechet_from_stats(*gaussian_stats(a), *gaussian_stats(b))
     mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    w, v = np.linalg.eigh(s_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    ca, cb = (a - mu_a) / np.sqrt(len(a) - 1), (b - mu_b) / np.sqrt(len(b) - 1)
+    tr_sqrt = np.linalg.svd(ca @ cb.T, compute_uv=False).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + (ca ** 2).sum() + (cb ** 2).sum() - 2.0 * tr_sqrt)
+
+
+def frechet_distance_to_stats(feats_a: np.ndarray, mu_b: np.ndarray, s_b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to [N,D] features and given reference stats.
+
+    With N < D the trace term is taken from the N x N matrix A S_b A^T (A the centred
+    features over sqrt(N-1)), which has the non-zero eigenvalues of S_a S_b.
+    """
+    a = np.asarray(feats_a, np.float64)
+    if len(a) >= a.shape[1]:
+        return frechet_from_stats(*gaussian_stats(a), mu_b, s_b)
+    mu_a, mu_b, s_b = a.mean(0), np.asarray(mu_b, np.float64), np.asarray(s_b, np.float64)
+    ca = (a - mu_a) / np.sqrt(len(a) - 1)
+    cross = np.linalg.eigvalsh(ca @ s_b @ ca.T)
     tr_sqrt = np.sqrt(np.clip(cross, 0, None)).sum()
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2.0 * tr_sqrt)
+    return float(((mu_a - mu_b) ** 2).sum() + (ca ** 2).sum() + np.trace(s_b) - 2.0 * tr_sqrt)
 
 
 def build_i3d() -> torch.jit.ScriptModule:
@@ -78,6 +126,11 @@ def i3d_features(x: torch.Tensor, net) -> np.ndarray:
     return f.double().cpu().numpy()
 
 
+def clip_i3d_features(ctx: MetricContext, which: str, net) -> np.ndarray:
+    """[W,D] I3D features of ``ctx.pred`` or ``ctx.gt``, computed once per clip (FVD and FVD[per-clip])."""
+    return ctx.cached(f"i3d:{which}", lambda: i3d_features(getattr(ctx, which), net))
+
+
 class FVD(ClipMetric):
     """Split-level Fréchet distance of I3D features of restored vs GT windows."""
     higher_is_better = False
@@ -92,7 +145,7 @@ class FVD(ClipMetric):
         return self
 
     def score(self, ctx: MetricContext) -> ClipScore:
-        fp, fg = i3d_features(ctx.pred, self.i3d), i3d_features(ctx.gt, self.i3d)
+        fp, fg = clip_i3d_features(ctx, "pred", self.i3d), clip_i3d_features(ctx, "gt", self.i3d)
         return ClipScore(float("nan"), None, {"windows": int(fp.shape[0])}, np.stack([fp, fg], 1))
 
     def reduce(self, scores: Sequence[ClipScore]) -> float:
@@ -104,3 +157,14 @@ class FVD(ClipMetric):
         if f.shape[0] < 2:
             return float("nan")
         return frechet_distance(f[:, 0], f[:, 1])
+
+
+class FVDPerClip(FVD):
+    """Per clip: Fréchet distance of its restored vs GT windows (NaN below 2 windows); split: mean over clips."""
+
+    def score(self, ctx: MetricContext) -> ClipScore:
+        fp, fg = clip_i3d_features(ctx, "pred", self.i3d), clip_i3d_features(ctx, "gt", self.i3d)
+        value = frechet_distance(fp, fg) if fp.shape[0] >= 2 else float("nan")
+        return ClipScore(value, None, {"windows": int(fp.shape[0])})
+
+    reduce = ClipMetric.reduce

@@ -27,8 +27,18 @@ Backends:
   the dlib68 landmarks computed once per frame for AKD/TLME (no second pass); all
   frames of a clip in one batched call. Cosine similarity of the 128-D descriptors.
 
+``Deg.[<backend>]`` is VQFR's identity metric (Gu et al., ECCV 2022, Sec. 4.1: "the
+embedding angle of ArcFace", following GFP-GAN; TencentARC/VQFR
+``metric_paper/calculate_cos_dist.py``): per frame the angle in degrees between the
+restored and GT embeddings, arccos(s_t) * 180 / pi, then the mean over frames (split:
+mean over clips), range [0, 180], lower is better. The column is named after OUR backend:
+VQFR's script uses a different network, the arcface-pytorch ResNet-18 (``resnet18_110.pth``)
+on the whole image in grey at 128x128, and it leaves out of its mean every pair closer than
+1 degree (counted as "almost identical"); we average every frame with a face. So
+``Deg.[arcface]`` is VQFR's definition on the IR-SE50 embedding, not VQFR's numbers.
+
 Embeddings are cached per clip in the :class:`MetricContext` (``embedding[<backend>]``)
-so IDS and sigma_IDS share them.
+so IDS, sigma_IDS and Deg. share them.
 """
 from __future__ import annotations
 
@@ -193,13 +203,18 @@ class IDS(ClipMetric):
             self.arcface = (nets or SharedNetworks()).get("arcface-ir-se50", build_arcface, device)
         return self
 
+    def frame_values(self, s: np.ndarray) -> np.ndarray:
+        """The per-frame value from the per-frame cosine similarity (NaN where no face)."""
+        return s
+
     def clip_value(self, s: np.ndarray) -> float:
         return float(np.mean(s))
 
     def score(self, ctx: MetricContext) -> ClipScore:
         s, ok = identity_similarity(ctx, self.backend, self.arcface)
-        value = self.clip_value(s[ok]) if ok.any() else float("nan")
-        return ClipScore(value, s.tolist(), {"frames_no_face": int((~ok).sum())})
+        v = self.frame_values(s)
+        value = self.clip_value(v[ok]) if ok.any() else float("nan")
+        return ClipScore(value, v.tolist(), {"frames_no_face": int((~ok).sum())})
 
 
 class SigmaIDS(IDS):
@@ -208,3 +223,16 @@ class SigmaIDS(IDS):
 
     def clip_value(self, s: np.ndarray) -> float:
         return float(np.std(s) * 100.0)
+
+
+def embedding_angle(s: np.ndarray) -> np.ndarray:
+    """Angle in degrees for cosine similarities ``s`` (clipped to [-1, 1] against rounding; NaN stays NaN)."""
+    return np.degrees(np.arccos(np.clip(s, -1.0, 1.0)))
+
+
+class IdentityAngle(IDS):
+    """VQFR's ``Deg.``: mean over frames of the restored-vs-GT embedding angle, in degrees."""
+    higher_is_better = False
+
+    def frame_values(self, s: np.ndarray) -> np.ndarray:
+        return embedding_angle(s)

@@ -141,10 +141,11 @@ def test_hq_source_tells_celebv_text_from_celebv_hq(own_home, tmp_path):
 def test_registry_is_read_at_run_time_and_kid_is_scaled(own_home, tmp_path, monkeypatch):
     sha = fake_split("celebv-x16", "celebv-x16", "folder celebv-text-test")
     out = board(tmp_path, [{"method": "codeformer", "split": "celebv-x16", "split_sha256": sha, "KID": 0.05120}])
-    kid = find(cells_of(out, "flair-table2"), "CodeFormer", "KID", "CelebV-Text long, 16x bicubic")
-    assert kid.verdict == C.ABSENT and "KID" in kid.note  # no KID in this suite yet
     from vfr_bench import metrics
-    monkeypatch.setitem(metrics.METRICS, "KID", metrics.MetricEntry("vfr_bench.metrics.fvd:FVD", {}))
+    with monkeypatch.context() as mp:  # a registry without KID (as before issue #20)
+        mp.delitem(metrics.METRICS, "KID")
+        kid = find(cells_of(out, "flair-table2"), "CodeFormer", "KID", "CelebV-Text long, 16x bicubic")
+        assert kid.verdict == C.ABSENT and "KID" in kid.note
     kid = find(cells_of(out, "flair-table2"), "CodeFormer", "KID", "CelebV-Text long, 16x bicubic")
     assert kid.ours == pytest.approx(51.20) and kid.delta == pytest.approx(0.0, abs=1e-9)
     assert kid.verdict == C.BACKEND  # FLAIR does not state KID's features

@@ -63,6 +63,7 @@ class BenchOptions:
     amp: str = "off"         # autocast of the methods' forward passes: off | bf16 | fp16 (CUDA)
     clips: Optional[list[str]] = None   # a subset of the split's clips (smoke runs)
     max_frames: Optional[int] = None    # only the first N frames of each clip (smoke runs)
+    fid_ref: Optional[Path] = None      # reference statistics of FID[ref] (added to the metrics when given)
 
 
 class BenchError(RuntimeError):
@@ -108,13 +109,20 @@ def select_methods(requested: list[str], split: Split, overrides: dict):
     return restorers, skipped
 
 
-def select_metrics(requested: Optional[list[str]], has_gt: bool = True):
+def select_metrics(requested: Optional[list[str]], has_gt: bool = True, fid_ref: Optional[Path] = None):
     """(metrics to run, {name: reason not run}): missing weights, or a full-reference metric
-    on a split without GT (by default such a split runs the GT-free set)."""
-    names = requested or (DEFAULT_METRICS if has_gt else DEFAULT_GT_FREE_METRICS)
+    on a split without GT (by default such a split runs the GT-free set). ``fid_ref`` adds
+    ``FID[ref]``; an unreadable file raises BenchError."""
+    names = list(requested or (DEFAULT_METRICS if has_gt else DEFAULT_GT_FREE_METRICS))
+    names += ["FID[ref]"] * (fid_ref is not None and "FID[ref]" not in names)
     metrics, unavailable = [], {}
     for name in names:
-        m = build_metric(name)
+        m = build_metric(name, ref_stats=fid_ref)
+        if name == "FID[ref]" and fid_ref is not None:
+            try:
+                m.reference_stats()
+            except ValueError as e:
+                raise BenchError(f"--fid-ref: {e}") from None
         why = NO_GT if (m.needs_gt and not has_gt) else m.unavailable_reason()
         if why:
             unavailable[name] = why
@@ -124,7 +132,7 @@ def select_metrics(requested: Optional[list[str]], has_gt: bool = True):
 
 
 def summarize(method: str, split: Split, run_key: dict, records: dict[str, ClipRecord],
-              metric_names: list[str], run_dir: Path, notes: str) -> dict:
+              metric_names: list[str], run_dir: Path, notes: str, fid_ref: Optional[Path] = None) -> dict:
     """One leaderboard row from the clip records of a run (resumed or new alike): each
     metric's ``reduce`` over the clip scores (with the features stored beside each clip)."""
     ok = [records[c.id] for c in split.clips if c.id in records and records[c.id].status == "ok"]
@@ -137,7 +145,7 @@ def summarize(method: str, split: Split, run_key: dict, records: dict[str, ClipR
             d = rec.metrics[name]
             feats = read_features(run_dir, rec.clip_id).get(name)
             scores.append(ClipScore(d["value"], d.get("per_frame"), d.get("extra") or {}, feats))
-        row[name] = build_metric(name).reduce(scores)
+        row[name] = build_metric(name, ref_stats=fid_ref).reduce(scores)
     n_frames = sum(r.n_frames for r in ok)
     seconds = sum(r.seconds_restore for r in ok)
     row.update(n_clips=len(split.clips), n_failed=len(split.clips) - len(ok), n_frames=n_frames,
@@ -185,7 +193,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
         raise BenchError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
     split = subset(load_split(opts.split), opts.clips)
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
-    metrics, unavailable = select_metrics(opts.metrics, split.has_gt)
+    metrics, unavailable = select_metrics(opts.metrics, split.has_gt, opts.fid_ref)
     metric_names = [m.name for m in metrics]
     trimmed = [f"subset: {len(split.clips)} clips"] * (opts.clips is not None) + \
         [f"subset: first {opts.max_frames} frames"] * (opts.max_frames is not None)
@@ -226,7 +234,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
             r = records.get(c.id)
             if r is not None and r.status == "failed":
                 log(f"  clip {c.id} failed: {r.error}")
-        row = summarize(restorer.method_name, split, run_key, records, metric_names, run_dir, notes)
+        row = summarize(restorer.method_name, split, run_key, records, metric_names, run_dir, notes, opts.fid_ref)
         if row["n_failed"] == row["n_clips"]:
             status = 1
         board = merge_leaderboard(csv_path, row)

@@ -23,7 +23,8 @@ def cmd_bench(a) -> int:
                         metrics=_csv(a.metrics) if a.metrics else None, num_workers=a.num_workers,
                         overrides=dict(parse_override(s) for s in a.set), progress=not a.no_progress,
                         wandb="off" if a.no_wandb else a.wandb, amp=a.amp,
-                        clips=_csv(a.clips) if a.clips else None, max_frames=a.max_frames)
+                        clips=_csv(a.clips) if a.clips else None, max_frames=a.max_frames,
+                        fid_ref=Path(a.fid_ref) if a.fid_ref else None)
     return run_bench(opts)
 
 
@@ -99,13 +100,16 @@ def cmd_methods(a) -> int:
 
 
 def cmd_metrics(a) -> int:
-    from vfr_bench.metrics import DEFAULT_METRICS, build_metric, metric_names
+    from vfr_bench.metrics import DEFAULT_METRICS, METRICS, build_metric, metric_names
+    print(f"{'column':20s} {'direction':17s} {'':8s} {'backend weights':32s} state")
     for n in metric_names():
         m = build_metric(n)
         why = m.unavailable_reason()
         arrow = "higher is better" if m.higher_is_better else "lower is better"
         default = "default" if n in DEFAULT_METRICS else ""
-        print(f"{n:20s} {arrow:17s} {default:8s} {'available' if not why else 'unavailable: ' + why}")
+        backend = ", ".join(m.weights) or "-"
+        alias = f"alias of {METRICS[n].alias_of}; " if METRICS[n].alias_of else ""
+        print(f"{n:20s} {arrow:17s} {default:8s} {backend:32s} {alias}{'available' if not why else 'unavailable: ' + why}")
     return 0
 
 
@@ -304,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip (smoke run)")
     b.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
                    help="autocast the methods' forward passes (fp16: CUDA only); recorded in the run key and notes")
+    b.add_argument("--fid-ref", default=None, metavar="PATH",
+                   help="reference statistics for the FID[ref] column (added to the metrics): .npz with mu/sigma "
+                        "(pytorch-fid, torch-fidelity) or VQFR's inception_FFHQ_512.pth (mean/cov)")
     b.set_defaults(func=cmd_bench)
 
     w = sub.add_parser("weights", help="list, locate, verify or download network files",

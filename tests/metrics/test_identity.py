@@ -85,3 +85,36 @@ def test_ids_arcface_with_test_written_weights(sample_gt):
     assert sigma.score(ctx).value < 1e-3  # shares ctx's embeddings
     other = m.score(MetricContext(torch.flip(clip[:1], dims=[-1, -2]), clip[:1])).value
     assert other < 1.0 - 1e-4  # a different input gives a different embedding
+
+
+def test_deg_is_the_per_frame_embedding_angle_from_the_shared_embeddings(sample_gt, monkeypatch):
+    """Deg.[dlib] per frame = acos(IDS per frame) in degrees (math.acos reference), the clip value
+    their mean; it reuses the embeddings IDS computed on the same context (no second pass)."""
+    import math
+
+    from vfr_bench.metrics import identity
+    clip = sample_gt[:3]
+    small = torch.nn.functional.interpolate(clip, scale_factor=0.25, mode="bicubic", antialias=True)
+    degraded = torch.nn.functional.interpolate(small, size=clip.shape[-2:], mode="bicubic").clamp(0, 1)
+    ctx = MetricContext(degraded, clip)
+    ids = build_metric("IDS[dlib]").score(ctx)
+
+    def second_pass(*a):
+        raise AssertionError("Deg. computed the embeddings again")
+    deg_metric = build_metric("Deg.[dlib]")
+    assert deg_metric.higher_is_better is False
+    with monkeypatch.context() as mp:
+        mp.setattr(identity, "dlib_embeddings", second_pass)
+        deg = deg_metric.score(ctx)
+    ref = [math.degrees(math.acos(min(1.0, s))) for s in ids.per_frame]
+    assert deg.per_frame == pytest.approx(ref, abs=1e-9)
+    assert deg.value == pytest.approx(sum(ref) / len(ref), abs=1e-9) and deg.value > 0.1
+    assert deg.extra == {"frames_no_face": 0}
+    same = build_metric("Deg.[dlib]").score(MetricContext(clip, clip.clone()))
+    assert same.value == pytest.approx(0.0, abs=0.05)  # acos near 1 amplifies rounding: 1e-7 -> 0.03 deg
+
+
+def test_embedding_angle_handles_rounding_and_missing_faces():
+    from vfr_bench.metrics.identity import embedding_angle
+    out = embedding_angle(np.array([1.0 + 1e-12, 0.0, -1.0, np.nan]))
+    assert out[:3] == pytest.approx([0.0, 90.0, 180.0]) and np.isnan(out[3])
