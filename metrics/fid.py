@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 from vfr_bench.metrics.fvd import frechet_distance, frechet_distance_to_stats
 
@@ -51,12 +52,12 @@ KID_SUBSETS, KID_SUBSET_SIZE, KID_SEED = 100, 1000, 2020  # torch-fidelity's def
 def build_inception() -> torch.nn.Module:
     """torch-fidelity's Inception-v3 with our weights file, strict, eval, CPU.
 
-    torch-fidelity's constructor ``torch.load``s with ``weights_only=False`` (or downloads
-    without a path), so we load the file with ``weights_only=True`` first and hand it the
+    torch-fidelity's constructor unpickles its file unrestricted (or downloads
+    without a path), so we read the file with :func:`load_checkpoint` first and hand it the
     checked state dict.
     """
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    sd = torch.load(weight_registry.locate("inception-fid"), map_location="cpu", weights_only=True)
+    sd = load_checkpoint(weight_registry.locate("inception-fid"))
     buf = io.BytesIO()
     torch.save(sd, buf)
     buf.seek(0)
@@ -112,7 +113,7 @@ def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = KID_S
 
 
 def _numpy_safe_globals() -> list:
-    """What ``torch.load(weights_only=True)`` must allow for numpy arrays in a torch file
+    """What the restricted (weights-only) unpickler must allow for numpy arrays in a torch file
     (basicsr saves its FID statistics that way, under numpy 1's module names)."""
     try:
         from numpy._core.multiarray import _reconstruct
@@ -138,8 +139,7 @@ def load_reference_stats(path: Union[str, Path]) -> tuple[np.ndarray, np.ndarray
             with np.load(path, allow_pickle=False) as z:
                 d = {k: z[k] for k in z.files}
         else:
-            with torch.serialization.safe_globals(_numpy_safe_globals()):
-                d = torch.load(path, map_location="cpu", weights_only=True)
+            d = load_checkpoint(path, allowed=_numpy_safe_globals())
     except Exception as e:  # noqa: BLE001 (any unreadable file is the same user error)
         raise ValueError(f"cannot read FID reference statistics {path} ({type(e).__name__}: "
                          f"{str(e).splitlines()[0][:160]}); expected {formats}") from None

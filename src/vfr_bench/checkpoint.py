@@ -14,7 +14,7 @@ from __future__ import annotations
 import pickle
 import re
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 _GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
@@ -31,8 +31,12 @@ def _replace_hint(path: Path) -> str:
     return "replace it with the official file (see: vfr-bench weights list)"
 
 
-def load_checkpoint(path: Union[str, Path]) -> object:
+def load_checkpoint(path: Union[str, Path], allowed: Sequence = ()) -> object:
     """``torch.load(path, map_location="cpu", weights_only=True)``, with a clear refusal.
+
+    Args:
+        allowed: extra globals the restricted unpickler may rebuild (``torch.serialization.
+            safe_globals``), e.g. numpy arrays in basicsr's FID statistics; never code.
 
     Returns:
         What the file holds: a state dict or a dict of them (tensors on the CPU).
@@ -46,7 +50,8 @@ def load_checkpoint(path: Union[str, Path]) -> object:
     import torch
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as e:

@@ -101,6 +101,7 @@ TRIGGERS = {
     "arcface-ir-se50": [_metric_setup("IDS[arcface]")],
     "awing-wflw": [_metric_setup("AKD[awing98]")],
     "raft-large": [_metric_setup("E_warp[raft]")],
+    "inception-fid": [_metric_setup("FID"), _metric_setup("KID")],
 }
 CASES = [(name, i) for name, runs in TRIGGERS.items() for i in range(len(runs))]
 
