@@ -40,8 +40,9 @@ class KeepConfig:
             Results depend on it: the Kalman state restarts at every chunk.
         round_to_8bit: round the output to 8-bit levels like the official saved PNGs.
         max_batch_frames: frames (flow pairs) per LQ-encoder / GMFlow call inside a chunk;
-            None: the whole chunk in one call, as the official forward. Memory and speed only
-            (1 is the per-frame path ``vfr-bench perf`` compares against).
+            None: the whole chunk in one call, as the official forward. The same math at any
+            value (float32 rounding differs between batch sizes); 1 is the per-frame path
+            ``vfr-bench perf`` compares against.
     """
     max_length: int = 20
     round_to_8bit: bool = True
