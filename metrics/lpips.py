@@ -74,25 +74,49 @@ def lpips_frames(model: torch.nn.Module, pred: torch.Tensor, gt: torch.Tensor, c
     return torch.cat(out)
 
 
+def build_lpips_filled(net: str = "alex") -> torch.nn.Module:
+    """lpips.LPIPS whose trunk holds the deterministic fill of ``vfr_bench.fill`` instead of
+    ImageNet weights (the package's linear heads as shipped), eval. Timing only: LPIPS's cost
+    does not depend on the trunk's values, its numbers do."""
+    import lpips
+
+    from vfr_bench.fill import fill_state_dict
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+    model.net.load_state_dict(fill_state_dict(model.net.state_dict(), torch.float32), strict=True)
+    return model.eval()
+
+
+TRUNKS = ("official", "filled")
+
+
 class LPIPS(ClipMetric):
     """Mean over frames of LPIPS.
 
     Args:
         net: ``alex`` (column ``LPIPS``) or ``vgg`` (column ``LPIPS[vgg]``).
+        trunk: ``official`` (torchvision's ImageNet weights from the weights registry) or
+            ``filled`` (deterministic fill, no file needed; ``vfr-bench perf`` times with it
+            when the file is absent and labels the row; never in the registry, so never in
+            results).
     """
     higher_is_better = False
 
-    def __init__(self, net: str = "alex"):
+    def __init__(self, net: str = "alex", trunk: str = "official"):
         super().__init__()
         if net not in NETS:
             raise ValueError(f"LPIPS net must be one of {list(NETS)}, got {net!r}")
-        self.trunk = net
-        self.weights = (NETS[net],)
+        if trunk not in TRUNKS:
+            raise ValueError(f"LPIPS trunk must be one of {list(TRUNKS)}, got {trunk!r}")
+        self.net = net
+        self.trunk = trunk
+        self.weights = (NETS[net],) if trunk == "official" else ()
         self.model = None
 
     def setup(self, device: torch.device, nets=None) -> "LPIPS":
         if self.model is None:
-            self.model = build_lpips(self.trunk)
+            self.model = build_lpips(self.net) if self.trunk == "official" else build_lpips_filled(self.net)
         self.model.to(device, memory_format=torch.channels_last)
         return self
 

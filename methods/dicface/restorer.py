@@ -15,6 +15,7 @@ forward, ``path: naive``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -66,6 +67,7 @@ class DicFaceConfig:
 class DicFaceRestorer(VideoRestorer):
     """Sliding-window DicFace on aligned face clips."""
     Config = DicFaceConfig
+    net_size: ClassVar[int] = FACE_SIZE  # the scripts resize every aligned face to 512x512
 
     def required_weights(self) -> list[str]:
         return [self.config.weights]
@@ -92,8 +94,7 @@ class DicFaceRestorer(VideoRestorer):
         Returns:
             [T,3,H,W] float32 RGB in [0,1].
         """
-        x = face_input(lq, next(self.net.parameters()).dtype, FACE_SIZE)
+        x = face_input(lq, next(self.net.parameters()).dtype, self.net_size)
         run = restore_cached if self.config.path == "cached" else restore_naive
         out = run(self.net, x, self.config.settings(), clip_id=meta.clip_id)
         return face_output(out, meta.gt_size)
-        return out.float().clamp(0, 1)

@@ -14,6 +14,7 @@ Differences: frames stay float between steps (the official script reads 8-bit fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -39,9 +40,20 @@ class KeepConfig:
         max_length: frames per independent forward (official ``--max_length``, default 20).
             Results depend on it: the Kalman state restarts at every chunk.
         round_to_8bit: round the output to 8-bit levels like the official saved PNGs.
+        max_batch_frames: frames (flow pairs) per LQ-encoder / GMFlow call inside a chunk;
+            None: the whole chunk in one call, as the official forward. The same math at any
+            value (float32 rounding differs between batch sizes); 1 is the per-frame path
+            ``vfr-bench perf`` compares against.
     """
     max_length: int = 20
     round_to_8bit: bool = True
+    max_batch_frames: Optional[int] = None
+
+    def __post_init__(self):
+        if self.max_length < 1:
+            raise ValueError(f"keep: max_length must be >= 1 (got {self.max_length})")
+        if self.max_batch_frames is not None and self.max_batch_frames < 1:
+            raise ValueError(f"keep: max_batch_frames must be >= 1 or null (got {self.max_batch_frames})")
 
 
 def is_gray(frames: torch.Tensor, threshold: float = 10.0) -> torch.Tensor:
@@ -91,12 +103,12 @@ class KeepRestorer(VideoRestorer):
         Returns:
             [T,3,H,W] float32 RGB in [0,1].
         """
-        if self.config.max_length < 1:
-            raise ValueError(f"keep: max_length must be >= 1 (got {self.config.max_length})")
         x = resize_frames(lq.to(next(self.net.parameters()).dtype), FACE_SIZE)
         gray = is_gray(x)
         x = x * 2 - 1  # [0,1] -> [-1,1]
-        out = restore_in_chunks(x, lambda chunk: self.net(chunk, need_upscale=False), self.config.max_length)
+        out = restore_in_chunks(
+            x, lambda chunk: self.net(chunk, need_upscale=False, max_batch_frames=self.config.max_batch_frames),
+            self.config.max_length)
         out = (out.float().clamp(-1, 1) + 1) / 2  # [-1,1] -> [0,1]
         if self.config.round_to_8bit:
             out = torch.round(out * 255) / 255

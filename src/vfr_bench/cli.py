@@ -235,6 +235,7 @@ def cmd_perf(a) -> int:
                        ratios=_csv(a.ratios), clips=a.clips or None, metric_frames=a.metric_frames or None,
                        metric_repeats=a.metric_repeats,
                        dicface_frames=a.dicface_frames, naive_outputs=None if a.full else a.naive_outputs,
+                       dicface_method=a.dicface_method, vqfr_method=a.vqfr_method,
                        flair_steps=a.flair_steps, flair_frames=a.flair_frames, flair_size=a.flair_size,
                        command=a.command_line or shlex.join(sys.argv))
     try:
@@ -388,9 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     pf.add_argument("--metric-repeats", type=int, default=3,
                     help="time each metric row and reference loop at least this many times (and for >= 1 s), keep the best")
     pf.add_argument("--dicface-frames", type=int, default=24, help="clip length of the DicFace ratio")
-    pf.add_argument("--naive-outputs", type=int, default=1,
-                    help="output frames of the naive DicFace path that are timed (each costs the same)")
+    pf.add_argument("--naive-outputs", type=int, default=2,
+                    help="frames of the clip the naive DicFace path is timed on (each output costs the same)")
     pf.add_argument("--full", action="store_true", help="time the naive DicFace path on every output frame")
+    pf.add_argument("--dicface-method", default="dicface",
+                    help="method of the DicFace ratio (path=cached vs path=naive)")
+    pf.add_argument("--vqfr-method", default="vqfr-v2",
+                    help="method of the VQFR ratio (its batch_frames vs batch_frames=1)")
     pf.add_argument("--flair-steps", type=int, default=2, help="diffusion steps of the FLAIR row (official 100)")
     pf.add_argument("--flair-frames", type=int, default=2, help="frames of the FLAIR row's synthetic x8 clip")
     pf.add_argument("--flair-size", type=int, default=128,

@@ -59,3 +59,24 @@ def test_lpips_unavailable_names_the_file():
     for name, f in (("LPIPS", "alexnet-owt-7be5be79.pth"), ("LPIPS[vgg]", "vgg16-397923af.pth")):
         why = build_metric(name).unavailable_reason()
         assert why is not None and f in why
+
+
+def test_filled_trunk_needs_no_file_and_is_deterministic():
+    """``trunk="filled"`` (perf only): no weights file, the same fill every time, and the
+    trunk really holds it (not torchvision's random init)."""
+    from vfr_bench.fill import fill_state_dict
+    from vfr_bench.metrics.lpips import LPIPS
+    a, b = LPIPS("alex", trunk="filled"), LPIPS("alex", trunk="filled")
+    assert build_metric("LPIPS").unavailable_reason() is not None  # no AlexNet file in this home
+    assert a.unavailable_reason() is None and a.weights == ()
+    a.setup(torch.device("cpu"))
+    b.setup(torch.device("cpu"))
+    sd = a.model.net.state_dict()
+    want = fill_state_dict(sd, torch.float32)
+    assert all(torch.equal(sd[k], want[k]) for k in sd)
+    g = torch.Generator().manual_seed(1)
+    gt = torch.rand(2, 3, 64, 64, generator=g)
+    pred = (gt + 0.1 * torch.randn(2, 3, 64, 64, generator=g)).clamp(0, 1)
+    assert a.score(MetricContext(pred, gt)).per_frame == b.score(MetricContext(pred, gt)).per_frame
+    with pytest.raises(ValueError, match="trunk"):
+        LPIPS("alex", trunk="random")

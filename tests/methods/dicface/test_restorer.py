@@ -60,7 +60,7 @@ def test_restore_pipeline_on_a_tiny_network(monkeypatch):
     """Strict params_ema load, resize, [-1,1], official window forward with w=1, clamp, [0,1]."""
     net = _tiny_model()
     monkeypatch.setattr(dicface_restorer, "DicFace", _tiny_model)
-    monkeypatch.setattr(dicface_restorer, "FACE_SIZE", 64)
+    monkeypatch.setattr(dicface_restorer.DicFaceRestorer, "net_size", 64)
     _weights_dir().mkdir(parents=True, exist_ok=True)
     torch.save({"params_ema": net.state_dict()}, _weights_dir() / FILES["dicface"])
     r = build_method("dicface", {"mixture": "mean"}).prepare()

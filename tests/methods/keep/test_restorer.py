@@ -26,10 +26,12 @@ class ScaleNet(nn.Module):
         super().__init__()
         self.p = nn.Parameter(torch.zeros(1))
         self.calls: list[torch.Tensor] = []
+        self.max_batch_frames: list = []
 
-    def forward(self, x, need_upscale=True):
+    def forward(self, x, need_upscale=True, max_batch_frames=None):
         assert need_upscale is False and x.dim() == 5 and x.shape[1] >= 2
         self.calls.append(x.clone())
+        self.max_batch_frames.append(max_batch_frames)
         return 1.5 * x
 
 
@@ -39,6 +41,22 @@ def test_registered_with_official_defaults():
     assert r.config.max_length == 20  # inference_keep.py --max_length default
     assert r.required_weights() == ["keep"]
     assert build_method("keep", {"max_length": 8}).config.max_length == 8
+    assert r.config.max_batch_frames is None  # the official forward: the whole chunk per call
+
+
+def test_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="max_length must be >= 1"):
+        build_method("keep", {"max_length": 0})
+    with pytest.raises(ValueError, match="max_batch_frames must be >= 1"):
+        build_method("keep", {"max_batch_frames": 0})
+
+
+def test_max_batch_frames_reaches_the_network():
+    for value in (None, 1):
+        r = build_method("keep", {"max_length": 3, "max_batch_frames": value})
+        r.attach({"net": ScaleNet()})
+        r.restore(torch.rand(4, 3, 16, 16), ClipMeta("clip", 25.0, (16, 16)))
+        assert r.net.max_batch_frames == [value, value]
 
 
 def test_missing_weights_name_file_and_fetch_command():
