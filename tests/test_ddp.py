@@ -57,7 +57,7 @@ def test_two_ranks_equal_one_process(tmp_path, which, sample_split):
         g = np.random.default_rng(4)
         clips = {f"c{i}": (g.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8),
                            g.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)) for i in range(4)}
-        split, name, ids = str(make_split(tmp_path / "split", clips)), "tiny", list(clips)
+        split, name, ids = str(make_split(tmp_path / "tiny", clips)), "tiny", list(clips)  # name = folder name
     one, two = tmp_path / "one", tmp_path / "two"
     r1 = _run(split, one)
     r2 = _run(split, two, "--devices", "2", "--strategy", "ddp")
@@ -77,7 +77,7 @@ def test_killed_rank_stops_the_run_and_rerun_completes(tmp_path):
     g = np.random.default_rng(0)
     clips = {f"c{i}": (g.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8),
                        g.integers(0, 255, (12, 256, 256, 3), dtype=np.uint8)) for i in range(8)}
-    split = str(make_split(tmp_path / "split", clips))
+    split = str(make_split(tmp_path / "tiny", clips))
     out = tmp_path / "res"
     proc = subprocess.Popen(VFR + ["--split", split, "--out", str(out), "--devices", "2", "--strategy", "ddp"],
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
