@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -21,7 +20,7 @@ import torch
 
 from vfr_bench.align import FFHQ_512
 from vfr_bench.datasets import degradations as D
-from vfr_bench.datasets.splits import write_manifest
+from vfr_bench.datasets.splits import make_split_dir, write_manifest
 
 NAME = "sample"
 VERSION = 1
@@ -109,7 +108,7 @@ def build_sample(root: Path, seed: int = DEFAULT_SEED) -> Path:
     photo = astronaut()
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root.parent))
+    tmp = make_split_dir(root.parent, ".sample-")
     clips = []
     for k in range(N_CLIPS):
         cid = f"astronaut-{k:02d}"
