@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from vfr_bench.datasets import degradations as D
-from vfr_bench.datasets.splits import write_manifest
+from vfr_bench.datasets.splits import make_split_dir, write_manifest
 from vfr_bench.face_geometry import FFHQ_512, estimate_similarity
 
 NAME = "sample"
@@ -95,7 +94,7 @@ def build_sample(root: Path, seed: int = DEFAULT_SEED) -> Path:
     photo = astronaut()
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=root.parent))
+    tmp = make_split_dir(root.parent, ".sample-")
     clips = []
     for k in range(N_CLIPS):
         cid = f"astronaut-{k:02d}"

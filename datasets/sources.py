@@ -17,9 +17,14 @@ from typing import Optional
 import numpy as np
 
 from vfr_bench.datasets.clips import read_frames
-from vfr_bench.datasets.splits import load_split
+from vfr_bench.datasets.splits import built_splits, load_split
+from vfr_bench.registry import UnknownNameError
 
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi")
+
+
+class SourceError(ValueError):
+    """``--src`` names nothing usable (no such folder, a single file)."""
 
 
 @dataclass(frozen=True)
@@ -133,18 +138,30 @@ def list_clips(src: str | Path) -> tuple[list[HQClip], str]:
     folder of clip folders / video files.
 
     Raises:
-        UnknownNameError: ``src`` is neither a folder nor a built split.
+        UnknownNameError: ``src`` is neither a folder nor a built split name.
+        SourceError: ``src`` is a path that does not exist, or a file.
+        SplitError: ``src`` is a split whose manifest cannot be read.
     """
     p = Path(src)
-    if not p.is_dir() or (p / "manifest.json").is_file():
-        split = load_split(str(src))
-        return ([HQClip(c.id, c.gt, c.fps, aligned=True) for c in split.clips],
-                f"split {split.name} ({split.manifest_sha256[:12]})")
-    clips = []
-    for child in sorted(p.iterdir()):
-        if child.is_dir() and child.name != "annotations":
-            clips.append(HQClip(child.name, child, 25.0, _annotation_for(p, child)))
-        elif child.suffix.lower() in VIDEO_EXTS:
-            clips.append(HQClip(child.stem, child, video_fps(child)))
-    return clips, f"folder {p.name}"
-
+    if p.is_file():
+        raise SourceError(f"--src {src} is a file; give the folder that holds the clips (frame folders or "
+                          f"video files), or a built split name")
+    if p.is_dir() and not (p / "manifest.json").is_file():
+        clips = []
+        for child in sorted(p.iterdir()):
+            if child.is_dir() and child.name != "annotations":
+                clips.append(HQClip(child.name, child, 25.0, _annotation_for(p, child)))
+            elif child.suffix.lower() in VIDEO_EXTS:
+                clips.append(HQClip(child.stem, child, video_fps(child)))
+        return clips, f"folder {p.name}"
+    text = str(src)
+    if not p.exists() and ("/" in text or "\\" in text or text.startswith(".")):
+        raise SourceError(f"--src {src}: no such folder; give a folder of clips (frame folders or "
+                          f"video files) or a built split name (see: vfr-bench splits)")
+    try:
+        split = load_split(text)
+    except UnknownNameError:
+        raise UnknownNameError(f"--src {src}: no such folder, and no built split of that name "
+                               f"(built: {', '.join(built_splits())})") from None
+    return ([HQClip(c.id, c.gt, c.fps, aligned=True) for c in split.clips],
+            f"split {split.name} ({split.manifest_sha256[:12]})")

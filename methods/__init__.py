@@ -58,6 +58,6 @@ def build_method(name: str, overrides: Optional[Mapping[str, Any]] = None, degra
     for a split of ``degradation`` (fixes what depends on it, e.g. FLAIR's task)."""
     spec = method_spec(name)
     cls = resolve(spec["entry"])
-    params = {**(spec.get("params") or {}), **(overrides or {})}
-    cfg = to_dataclass(cls.Config, params, f"{spec['_path']} params")
+    cfg = to_dataclass(cls.Config, spec.get("params") or {}, f"{spec['_path']} params", overrides,
+                       f"--set for {name}")
     return cls(name, cfg, degradation)

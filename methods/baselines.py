@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,8 @@ from vfr_bench.interface import ClipMeta, VideoRestorer
 
 @dataclass
 class UpsampleConfig:
-    mode: str = "bicubic"  # torch.nn.functional.interpolate mode
+    # torch.nn.functional.interpolate modes for [T,3,h,w] frames
+    mode: Literal["nearest", "nearest-exact", "bilinear", "bicubic", "area"] = "bicubic"
 
 
 class LQUpsample(VideoRestorer):

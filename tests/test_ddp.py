@@ -68,7 +68,7 @@ def _free_port() -> int:
 @pytest.mark.parametrize("n_clips", [3, 4])
 def test_two_ranks_equal_one_process(tmp_path, n_clips):
     """An odd and an even clip count: every clip exactly once, values equal one process."""
-    split = _tiny_split(tmp_path / "split", n_clips)
+    split = _tiny_split(tmp_path / "tiny", n_clips)
     one, two = tmp_path / "one", tmp_path / "two"
     r1 = _run(split, one, "--no-wandb")
     r2 = _run(split, two, "--no-wandb", "--devices", "2", "--strategy", "ddp")
@@ -97,7 +97,7 @@ def test_resumed_method_then_another_summarised_once_by_rank_zero(tmp_path):
     spy_log = tmp_path / "spy.log"
     env = _env(VFR_BENCH_METHODS=str(methods), PYTHONPATH=f"{spy_dir}{os.pathsep}{REPO}", VFR_SPY=str(spy_log),
                WANDB_MODE="offline", WANDB_SILENT="true")
-    split, out = _tiny_split(tmp_path / "split", 3), tmp_path / "res"
+    split, out = _tiny_split(tmp_path / "tiny", 3), tmp_path / "res"
     first = _run(split, out, "--no-wandb", env=env)
     assert first.returncode == 0, first.stderr[-2000:]
     spy_log.unlink()
@@ -121,7 +121,7 @@ def test_resumed_method_then_another_summarised_once_by_rank_zero(tmp_path):
 def test_two_nodes_equal_one_process(tmp_path):
     """Two "nodes" of one CPU process each on 127.0.0.1 (gloo), started as SLURM or torchrun
     would: every clip once, metric columns equal a single-process run to 1e-6."""
-    split = _tiny_split(tmp_path / "split", 5)
+    split = _tiny_split(tmp_path / "tiny", 5)
     one, two = tmp_path / "one", tmp_path / "two"
     r1 = _run(split, one, "--no-wandb")
     assert r1.returncode == 0, r1.stderr[-2000:]
@@ -148,7 +148,7 @@ def test_killed_rank_stops_the_run_and_rerun_completes(tmp_path):
     g = np.random.default_rng(0)
     clips = {f"c{i}": (g.integers(0, 255, (12, 64, 64, 3), dtype=np.uint8),
                        g.integers(0, 255, (12, 256, 256, 3), dtype=np.uint8)) for i in range(8)}
-    split = str(make_split(tmp_path / "split", clips))
+    split = str(make_split(tmp_path / "tiny", clips))
     out = tmp_path / "res"
     proc = subprocess.Popen(VFR + ["--method", "lq-upsample", "--split", split, "--out", str(out), "--no-wandb",
                                    "--devices", "2", "--strategy", "ddp"],

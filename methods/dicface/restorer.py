@@ -15,7 +15,7 @@ forward, ``path: naive``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 
@@ -45,13 +45,13 @@ class DicFaceConfig:
         path: ``cached`` (each frame encoded once) or ``naive`` (the official cost).
         chunk: output frames per batched step of the cached path (memory only).
     """
-    weights: str = "dicface-bfr"
-    window: str = "official"
+    weights: Literal["dicface-bfr", "dicface-color", "dicface-inpaint"] = "dicface-bfr"
+    window: Literal["official", "center"] = "official"
     max_length: int = 10
-    mixture: str = "sample"
+    mixture: Literal["sample", "mean"] = "sample"
     seed: int = 0
     w: float = 1.0
-    path: str = "cached"
+    path: Literal["cached", "naive"] = "cached"
     chunk: int = 4
 
     def __post_init__(self):

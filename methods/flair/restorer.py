@@ -19,7 +19,7 @@ their number is logged per clip and kept in ``last_stats``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import logging
 
@@ -77,7 +77,7 @@ class FlairConfig:
         enhance: the face enhancement module (RetinaFace + CodeFormer + ParseNet), on in all
             four official demos; off gives the plain DC sampler.
     """
-    task: str = "auto"
+    task: Literal["auto", "x8-bicubic", "x16-bicubic", "x4-gaussian", "x4-gaussian-jpeg"] = "auto"
     seed: int = 0
     samples: int = 1
     steps: int = schedules.NUM_STEPS

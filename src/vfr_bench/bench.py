@@ -28,7 +28,7 @@ from vfr_bench.methods import build_method, method_names
 from vfr_bench.metrics import DEFAULT_GT_FREE_METRICS, DEFAULT_METRICS, build_metric
 from vfr_bench.metrics.base import ClipScore
 from vfr_bench.registry import unknown
-from vfr_bench.results import (ClipRecord, format_table, merge_leaderboard, read_features, read_records,
+from vfr_bench.results import (ClipRecord, check_writable, format_table, merge_leaderboard, read_features, read_records,
                                reusable, run_folder)
 
 PRECISION = {"off": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -192,6 +192,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     if opts.amp == "fp16" and opts.accelerator == "cpu":
         raise BenchError("--amp fp16 needs a CUDA device; use --amp bf16 on CPU")
     split = subset(load_split(opts.split), opts.clips)
+    check_writable(Path(opts.out))  # before any clip is restored
     restorers, skipped = select_methods(opts.methods, split, opts.overrides)
     metrics, unavailable = select_metrics(opts.metrics, split.has_gt, opts.fid_ref)
     metric_names = [m.name for m in metrics]
@@ -249,7 +250,7 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     for name, why in skipped.items():
         log(f"skipped {name}: {why}")
     if board is not None:
-        log("\n" + format_table(board, split.name) + f"\n\nleaderboard: {csv_path}")
+        log("\n" + format_table(board, f"{split.name}@{split.manifest_sha256}") + f"\n\nleaderboard: {csv_path}")
     elif not restorers:
         log("no method ran")
     hint = weight_registry.fetch_hint(missing_weights(skipped, unavailable, split.degradation))

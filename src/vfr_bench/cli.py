@@ -87,15 +87,42 @@ def cmd_weights(a) -> int:
     return 2
 
 
-def cmd_methods(a) -> int:
+def method_readiness(name: str) -> str:
+    """``ready``, or which weights are missing, over every split degradation the method applies to.
+
+    Some methods pick their weights from the split (FLAIR: one UNet per operator), so their
+    needs are asked per degradation (``blind`` and each recipe's): ready when one of them has
+    every file, and the missing files are named per degradation otherwise.
+    """
     from vfr_bench import weights as W
-    from vfr_bench.methods import build_method, method_names, method_spec
+    from vfr_bench.datasets.recipes import load_recipe, recipe_names
+    from vfr_bench.methods import build_method
+    degradations = sorted({"blind"} | {load_recipe(r).degradation for r in recipe_names()})
+    needs = {}
+    for d in degradations:
+        r = build_method(name)  # fresh: applicable() may pick a task
+        if r.applicable(d) is None:
+            needs[d] = [w for w in r.required_weights() if not W.is_present(w)]
+    if not needs:
+        return "applies to no split degradation"
+    ready = [d for d, miss in needs.items() if not miss]
+    if len({tuple(m) for m in needs.values()}) == 1:  # the same files whatever the split
+        miss = next(iter(needs.values()))
+        return "ready" if not miss else f"missing weights: {', '.join(miss)}"
+    if ready:
+        return f"ready for {', '.join(ready)} splits" + "".join(
+            f"; for {d} missing {', '.join(m)}" for d, m in needs.items() if m)
+    common = [w for w in next(iter(needs.values())) if all(w in m for m in needs.values())]
+    per = "; ".join(f"{d}: {', '.join(w for w in m if w not in common)}" for d, m in needs.items())
+    return (f"missing weights, per split operator (one is enough): {per}"
+            + (f"; for every operator: {', '.join(common)}" if common else ""))
+
+
+def cmd_methods(a) -> int:
+    from vfr_bench.methods import method_names, method_spec
     for n in method_names():
         spec = method_spec(n)
-        req = build_method(n).required_weights()
-        missing = [w for w in req if not W.is_present(w)]
-        state = "ready" if not missing else f"missing weights: {', '.join(missing)}"
-        print(f"{n:18s} {state:30s} {spec.get('description', '')}")
+        print(f"{n:18s} {method_readiness(n):30s} {spec.get('description', '')}")
     return 0
 
 
@@ -114,26 +141,40 @@ def cmd_metrics(a) -> int:
 
 
 def cmd_splits(a) -> int:
+    from vfr_bench import paths
     from vfr_bench.datasets.recipes import load_recipe, recipe_names
-    from vfr_bench.datasets.splits import built_splits
+    from vfr_bench.datasets.splits import SplitError, built_split_dirs, read_split
     print("recipes (vfr-bench degrade --recipe NAME --src HQ_DIR --out OUT_DIR):")
     for n in recipe_names():
         r = load_recipe(n)
         print(f"  {n:22s} {r.degradation:18s} {r.description}\n  {'':22s} source: {r.source}")
-    print("built splits:")
-    for n in built_splits():
-        print(f"  {n}")
+    print(f"built splits ({paths.splits_dir()}; --split NAME, or --split PATH for a folder elsewhere):")
+    dirs = built_split_dirs()
+    for d in dirs:
+        try:
+            s = read_split(d)
+            print(f"  {s.name:22s} {s.manifest_sha256[:8]}  recipe {s.recipe}, {len(s.clips)} clips, "
+                  f"{s.degradation}")
+        except SplitError as e:
+            print(f"  {d.name:22s} unreadable: {e}")
+    if "sample" not in {d.name for d in dirs}:
+        print(f"  {'(sample)':22s} not built yet; built on first use (vfr-bench bench --split sample)")
     return 0
 
 
 def cmd_degrade(a) -> int:
     from vfr_bench.datasets.build import DegradeError, degrade, verify
+    from vfr_bench.datasets.splits import SplitError
     if a.verify is not None:
         root = a.out if a.verify is True else a.verify
         if root is None:
             print("vfr-bench: error: --verify needs OUT_DIR (or --out)", file=sys.stderr)
             return 2
-        problems = verify(Path(root))
+        try:
+            problems = verify(Path(root))
+        except SplitError as e:
+            print(f"vfr-bench: error: {e}", file=sys.stderr)
+            return 2
         for line in problems:
             print(f"mismatch: {line}")
         print(f"{root}: {'ok, every file matches the manifest' if not problems else f'{len(problems)} mismatch(es)'}")
@@ -144,7 +185,8 @@ def cmd_degrade(a) -> int:
         return 2
     try:
         res = degrade(a.recipe, a.src, Path(a.out), seed=a.seed, workers=a.workers,
-                      overwrite=a.overwrite, progress=not a.no_progress, detector=a.detector)
+                      overwrite=a.overwrite, progress=not a.no_progress, detector=a.detector,
+                      aligned=a.aligned)
     except DegradeError as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
@@ -158,13 +200,9 @@ def cmd_degrade(a) -> int:
 def cmd_leaderboard(a) -> int:
     from vfr_bench.leaderboard import build_reports, render, write_plots
     reports = build_reports(Path(a.results), a.split, seed=a.seed, n_boot=a.n_boot)
-    if not reports:
-        print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
-              file=sys.stderr)
-        return 1
     text = render(reports, a.format)
     if a.out:
-        Path(a.out).write_text(text)
+        Path(a.out).write_text(text, encoding="utf-8")
         print(f"wrote {a.out}")
     else:
         print(text)
@@ -356,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="re-hash a built split (OUT_DIR or --out) against its manifest")
     d.add_argument("--detector", default="auto", choices=["auto", "retinaface", "mmod", "hog"],
                    help="face detector for unaligned clips without annotation")
+    d.add_argument("--aligned", action="store_true",
+                   help="the source clips are FFHQ-aligned 512x512 crops: use them as they are (default: "
+                        "512x512 clips are checked with landmarks on a few frames, others aligned)")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_degrade)
     r = sub.add_parser("restore", help="restore the face in your own video or folder of frames")
@@ -417,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     from vfr_bench.bench import BenchError
     from vfr_bench.checkpoint import CheckpointError
+    from vfr_bench.datasets.splits import SplitError
+    from vfr_bench.leaderboard import NoResultsError
+    from vfr_bench.results import NotWritableError
     from vfr_bench.weights import MissingWeightsError, WeightsMismatchError
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -426,7 +470,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except (UnknownNameError, BenchError, MissingWeightsError, WeightsMismatchError, ConfigError,
-            CheckpointError) as e:
+            CheckpointError, SplitError, NotWritableError, NoResultsError) as e:
         print(f"vfr-bench: error: {e}", file=sys.stderr)
         return 2
 

@@ -5,10 +5,12 @@ clip-to-clip noise of the split. For each (split, method, metric) we report the 
 over clips with a seeded percentile-bootstrap 95% interval over clips, and for each pair
 of methods on the same split a Wilcoxon signed-rank test on their paired clip values.
 Clip values come from the per-clip result files, so they are exactly the numbers the
-leaderboard row averages.
+leaderboard row averages. A split is its manifest hash: rows of two splits that share a name
+are reported apart, as ``name@sha8``.
 """
 from __future__ import annotations
 
+import html
 import itertools
 import math
 from dataclasses import dataclass
@@ -18,9 +20,15 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from vfr_bench.results import FRONT, TAIL, read_records, run_folder
+from vfr_bench.results import FRONT, TAIL, ClipRecord, read_records, split_labels, split_matches
 
 N_BOOT = 2000
+NO_PAIRS = ("no paired tests: only one method has a row on this split (a Wilcoxon test compares "
+            "two methods on the same clips; run another method on this split)")
+
+
+class NoResultsError(ValueError):
+    """No leaderboard to read, or no row for the requested split."""
 
 
 @dataclass
@@ -67,35 +75,86 @@ def higher_is_better(name: str) -> Optional[bool]:
     return build_metric(name).higher_is_better if name in METRICS else None
 
 
-def clip_values(results: Path, row: pd.Series, metric: str) -> dict[str, float]:
+def run_records(results: Path, method: str, split_sha256: str) -> dict[str, ClipRecord]:
+    """clip id -> finished record of ``method`` on the split with manifest hash ``split_sha256``.
+
+    Every clip folder under ``<results>/<method>/`` is read and records are kept by the split
+    hash in their run key, so the folder layout (``<split>/``, or one that carries the hash)
+    does not matter and a split that shares its name with another never mixes with it.
+    """
+    base = Path(results) / method
+    out: dict[str, ClipRecord] = {}
+    if not base.is_dir():
+        return out
+    for d in sorted({p.parent for p in base.rglob("*.json")}):
+        for cid, r in read_records(d).items():
+            if r.status == "ok" and r.run.get("split_sha256") == split_sha256:
+                out[cid] = r
+    return out
+
+
+def clip_values(results: Path, row: pd.Series, metric: str,
+                records: Optional[dict[str, ClipRecord]] = None) -> dict[str, float]:
     """clip id -> clip value of ``metric`` for the run behind a leaderboard row."""
-    recs = read_records(run_folder(results, row["method"], row["split"], row["split_sha256"]))
+    recs = run_records(results, row["method"], row["split_sha256"]) if records is None else records
     return {cid: float(r.metrics[metric]["value"]) for cid, r in recs.items()
-            if r.status == "ok" and r.run.get("split_sha256") == row["split_sha256"] and metric in r.metrics
-            and r.metrics[metric]["value"] is not None}
+            if metric in r.metrics and r.metrics[metric]["value"] is not None}
 
 
 @dataclass
 class SplitReport:
-    split: str
+    split: str                   # display label: the name, or name@sha8 when the name is shared
     table: pd.DataFrame          # method x metric -> Interval
     pairs: pd.DataFrame          # method_a, method_b, metric, mean_diff, p_value, n
     directions: dict[str, Optional[bool]]
+    split_sha256: str = ""
+
+
+def read_board(results: Path) -> pd.DataFrame:
+    """``<results>/leaderboard.csv``.
+
+    Raises:
+        NoResultsError: the file is absent, empty or unreadable; the message says what to run.
+    """
+    csv_path = Path(results) / "leaderboard.csv"
+    if not csv_path.is_file():
+        raise NoResultsError(f"no leaderboard in {results} ({csv_path.name} not found); run vfr-bench bench "
+                             f"--out {results} first, or point --results at a results folder")
+    try:
+        board = pd.read_csv(csv_path, dtype={"method": str, "split": str, "split_sha256": str,
+                                             "checkpoint_sha256": str})
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise NoResultsError(f"{csv_path} cannot be read ({str(e).splitlines()[0]}); re-run vfr-bench bench "
+                             f"to rewrite it") from None
+    missing = [c for c in ("method", "split", "split_sha256") if c not in board.columns]
+    if missing or board.empty:
+        why = f"no column(s) {', '.join(missing)}" if missing else "no rows"
+        raise NoResultsError(f"{csv_path} has {why}; run vfr-bench bench --out {results}")
+    return board
 
 
 def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
                   n_boot: int = N_BOOT) -> list[SplitReport]:
-    board = pd.read_csv(Path(results) / "leaderboard.csv", dtype={"split_sha256": str, "checkpoint_sha256": str})
+    """One report per split of the leaderboard (``split``: a name, or ``name@HASH_PREFIX``).
+
+    Raises:
+        NoResultsError: no leaderboard, or no row for ``split`` (the message lists the splits).
+    """
+    board = read_board(results)
+    board = board.assign(_label=split_labels(board))
     reports = []
-    for name, part in board.groupby("split", sort=True):
-        if split is not None and name != split:
+    for (label, sha), part in board.groupby(["_label", "split_sha256"], sort=True, dropna=False):
+        if split is not None and not split_matches(part["split"].iloc[0], sha, split):
             continue
+        part = part.drop(columns="_label")
         metrics = metric_columns(part)
-        values = {(r["method"], m): clip_values(results, r, m) for _, r in part.iterrows() for m in metrics}
+        recs = {r["method"]: run_records(results, r["method"], r["split_sha256"]) for _, r in part.iterrows()}
+        values = {(r["method"], m): clip_values(results, r, m, recs[r["method"]])
+                  for _, r in part.iterrows() for m in metrics}
         cells = {r["method"]: {m: bootstrap_ci(list(values[(r["method"], m)].values()), seed, n_boot)
                                for m in metrics} for _, r in part.iterrows()}
         dirs = {m: higher_is_better(m) for m in metrics}
-        table = pd.DataFrame.from_dict(cells, orient="index")[metrics] if metrics else pd.DataFrame()
+        table = pd.DataFrame.from_dict(cells, orient="index")[metrics] if metrics else pd.DataFrame(index=list(cells))
         if metrics:
             m0, up = metrics[0], dirs[metrics[0]]
             table = table.iloc[sorted(range(len(table)), key=lambda i: -table.iloc[i][m0].mean
@@ -109,7 +168,11 @@ def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
                 diff = float(np.mean(np.subtract(x, y))) if common else math.nan
                 rows.append({"method_a": a, "method_b": b, "metric": m, "mean_diff": diff,
                              "p_value": wilcoxon_p(x, y), "n": len(common)})
-        reports.append(SplitReport(name, table, pd.DataFrame(rows), dirs))
+        reports.append(SplitReport(label, table, pd.DataFrame(rows), dirs, str(sha)))
+    if split is not None and not reports:
+        shown = ", ".join(sorted(set(board["_label"])))
+        raise NoResultsError(f"no rows for split {split!r} in {Path(results) / 'leaderboard.csv'}; "
+                             f"splits there: {shown}")
     return reports
 
 
@@ -124,8 +187,9 @@ def _cell(iv: Interval) -> str:
 def render(reports: list[SplitReport], fmt: str = "md") -> str:
     """The reports as markdown, HTML or CSV (CSV: one row per split/method/metric)."""
     if fmt == "csv":
-        rows = [{"split": r.split, "method": meth, "metric": m, "mean": iv.mean, "ci_low": iv.low,
-                 "ci_high": iv.high, "n_clips": iv.n, "higher_is_better": r.directions[m]}
+        rows = [{"split": r.split, "split_sha256": r.split_sha256, "method": meth, "metric": m,
+                 "mean": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "n_clips": iv.n,
+                 "higher_is_better": r.directions[m]}
                 for r in reports for meth, row in r.table.iterrows() for m, iv in row.items()]
         return pd.DataFrame(rows).to_csv(index=False)
     out = []
@@ -135,14 +199,21 @@ def render(reports: list[SplitReport], fmt: str = "md") -> str:
         shown.index.name = "method"
         title = f"split {r.split}: mean over clips [95% bootstrap CI]"
         pairs = r.pairs.copy()
+        why = NO_PAIRS if len(r.table) < 2 else "no paired tests: no metric column has clip values"
         if fmt == "html":
-            out.append(f"<h2>{title}</h2>\n" + shown.to_html() +
-                       "\n<h3>paired Wilcoxon signed-rank tests over clips</h3>\n" + pairs.to_html(index=False))
+            tests = pairs.to_html(index=False) if len(pairs) else f"<p>{html.escape(why)}</p>"
+            out.append(f"<h2>{html.escape(title)}</h2>\n" + shown.to_html() +
+                       "\n<h3>paired Wilcoxon signed-rank tests over clips</h3>\n" + tests)
         else:
             out.append(f"## {title}\n\n" + shown.to_markdown() +
                        ("\n\nPaired Wilcoxon signed-rank tests over clips (p < 0.05: the difference is "
                         "unlikely to be clip noise):\n\n" + pairs.to_markdown(index=False, floatfmt=".4g")
-                        if len(pairs) else ""))
+                        if len(pairs) else f"\n\nPaired Wilcoxon signed-rank tests over clips: {why}."))
+    if fmt == "html":
+        # A page of its own: the charset is declared, so the arrows and the CI brackets show as
+        # written whatever the browser's default encoding.
+        return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>vfr-bench leaderboard</title>\n"
+                "</head>\n<body>\n" + "\n\n".join(out) + "\n</body>\n</html>\n")
     return "\n\n".join(out) + "\n"
 
 

@@ -195,4 +195,4 @@ def test_splits_command_lists_recipes_with_papers_and_built_splits(sample_split,
     for name in RECIPES:
         assert name in out
     assert "KEEP (Feng et al., ECCV 2024), supplementary Table A1: VFHQ-mild" in out
-    assert "x8-bicubic" in out and "built splits:" in out and "  sample" in out.split("built splits:")[1]
+    assert "x8-bicubic" in out and "built splits (" in out and "  sample " in out.split("built splits (")[1]

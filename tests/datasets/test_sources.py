@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vfr_bench import align as A
-from vfr_bench.datasets.build import degrade
+from vfr_bench.datasets.build import DegradeError, degrade
 from vfr_bench.datasets.clips import read_frames
 from vfr_bench.datasets.sources import list_clips, read_annotation, read_video
 
@@ -78,8 +78,9 @@ def test_annotation_length_mismatch_is_skipped(vfhq_folder, tmp_path):
     root, _, _ = vfhq_folder
     ann = root / "Clip+abc+P0+F0.txt"
     ann.write_text("\n".join(ann.read_text().splitlines()[:-1]) + "\n")
-    res = degrade("vfhq-color", root, tmp_path / "out", progress=False)
-    assert res.manifest["clips"] == [] and "annotation" in res.skipped[0]["reason"]
+    with pytest.raises(DegradeError, match="no usable clip.*annotation Clip.abc.P0.F0.txt has 5 frames"):
+        degrade("vfhq-color", root, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # nothing written when no clip is usable
 
 
 def test_video_files_are_a_source(short_src, tmp_path):

@@ -40,7 +40,7 @@ def test_registered_with_official_settings(name, weights):
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="multiple of 5"):
         build_method("dicface", {"max_length": 12})
-    with pytest.raises(ValueError, match="unknown DicFace mixture"):
+    with pytest.raises(ValueError, match="mixture='argmax' is not allowed; mixture must be one of 'sample', 'mean'"):
         build_method("dicface", {"mixture": "argmax"})
 
 
