@@ -124,6 +124,22 @@ REGISTRY: tuple[WeightFile, ...] = (
     WeightFile("dlib-resnet", "dlib_face_recognition_resnet_model_v1.dat", _DLIB,
                "CC0 (dlib-models)", package="face_recognition_models", subdir="models",
                used_by="IDS[dlib]"),
+    # GT-free quality metrics through pyiqa (the files pyiqa's default metrics load; pyiqa's
+    # own code is PolyForm Noncommercial 1.0.0)
+    WeightFile("musiq-koniq", "musiq_koniq_ckpt-e95806b9.pth",
+               "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/musiq_koniq_ckpt-e95806b9.pth",
+               "Apache-2.0 (google-research MUSIQ koniq_ckpt.npz; PyTorch conversion by pyiqa)",
+               used_by="MUSIQ"),
+    WeightFile("maniqa-koniq", "ckpt_koniq10k.pt",
+               "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/ckpt_koniq10k.pt",
+               "no license stated by IIGROUP/MANIQA (pyiqa's copy of its KonIQ-10k checkpoint)",
+               used_by="MANIQA"),
+    WeightFile("clip-rn50", "RN50.pt",
+               "https://openaipublic.azureedge.net/clip/models/"
+               "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+               "MIT (openai/CLIP)",
+               sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+               used_by="CLIP-IQA"),
 )
 
 _BY_NAME = {w.name: w for w in REGISTRY}
