@@ -49,6 +49,23 @@ METRICS: dict[str, MetricEntry] = {
     "KID": MetricEntry(_M + "fid:KID", {}),
     "Deg.[arcface]": MetricEntry(_M + "identity:IdentityAngle", {"backend": "arcface"}),
     "Deg.[dlib]": MetricEntry(_M + "identity:IdentityAngle", {"backend": "dlib"}),
+    # no GT needed: the restored clip alone, or against the method input
+    "NIQE": MetricEntry(_M + "niqe:NIQE", {}),
+    "MUSIQ": MetricEntry(_M + "iqa:PyIQA", {"model": "musiq"}),
+    "CLIP-IQA": MetricEntry(_M + "iqa:PyIQA", {"model": "clipiqa"}),
+    "MANIQA": MetricEntry(_M + "iqa:PyIQA", {"model": "maniqa"}),
+    "flicker[dis]": MetricEntry(_M + "temporal:Flicker", {"backend": "dis"}),
+    "flicker[raft]": MetricEntry(_M + "temporal:Flicker", {"backend": "raft"}),
+    "jitter[dlib68]": MetricEntry(_M + "temporal:Jitter", {"backend": "dlib68"}),
+    "jitter[awing98]": MetricEntry(_M + "temporal:Jitter", {"backend": "awing98"}),
+    "ID_drift[dlib]": MetricEntry(_M + "temporal:IDDrift", {"backend": "dlib"}),
+    "ID_drift[arcface]": MetricEntry(_M + "temporal:IDDrift", {"backend": "arcface"}),
+    "ID_spread[dlib]": MetricEntry(_M + "temporal:IDSpread", {"backend": "dlib"}),
+    "ID_spread[arcface]": MetricEntry(_M + "temporal:IDSpread", {"backend": "arcface"}),
+    "face_found[dlib]": MetricEntry(_M + "faces:FaceFound", {"detector": "dlib"}),
+    "face_found[retinaface]": MetricEntry(_M + "faces:FaceFound", {"detector": "retinaface"}),
+    "LQ_IDS[dlib]": MetricEntry(_M + "faces:LQIDS", {"backend": "dlib"}),
+    "LQ_IDS[arcface]": MetricEntry(_M + "faces:LQIDS", {"backend": "arcface"}),
 }
 
 # VQFR's LMD (TencentARC/VQFR metric_paper/calculate_landmark_distance.py) is AKD[awing98]:
@@ -67,8 +84,13 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "AKD[dlib68]", "sigma_AKD[dlib68]", "TLME[dlib68]", "E_warp[dis]", "E_warp[raft]", "FVD")
 
 
-# The default set on splits without ground truth (real footage): the GT-free columns.
-DEFAULT_GT_FREE_METRICS: tuple[str, ...] = ()
+# The default set on splits without ground truth (real footage): every GT-free column. Those
+# whose weights (or pyiqa) are missing are listed as unavailable with the file, as above; on
+# splits with GT they run when asked (`--metrics`), beside the full-reference columns.
+DEFAULT_GT_FREE_METRICS: tuple[str, ...] = (
+    "NIQE", "MUSIQ", "CLIP-IQA", "MANIQA", "flicker[dis]", "flicker[raft]", "jitter[dlib68]",
+    "jitter[awing98]", "ID_drift[dlib]", "ID_drift[arcface]", "ID_spread[dlib]", "ID_spread[arcface]",
+    "face_found[dlib]", "face_found[retinaface]", "LQ_IDS[dlib]", "LQ_IDS[arcface]")
 
 
 def metric_names() -> list[str]:

@@ -196,6 +196,22 @@ REGISTRY: tuple[WeightFile, ...] = (
                "weights-inception-2015-12-05-6726825d.pth",
                "Apache-2.0 (TensorFlow Inception-v3 2015-12-05 weights, converted by torch-fidelity)",
                used_by="FID, FID[ref], KID"),
+    # GT-free quality metrics through pyiqa (the files pyiqa's default metrics load; pyiqa's
+    # own code is PolyForm Noncommercial 1.0.0)
+    WeightFile("musiq-koniq", "musiq_koniq_ckpt-e95806b9.pth",
+               "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/musiq_koniq_ckpt-e95806b9.pth",
+               "Apache-2.0 (google-research MUSIQ koniq_ckpt.npz; PyTorch conversion by pyiqa)",
+               used_by="MUSIQ"),
+    WeightFile("maniqa-koniq", "ckpt_koniq10k.pt",
+               "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/ckpt_koniq10k.pt",
+               "no license stated by IIGROUP/MANIQA (pyiqa's copy of its KonIQ-10k checkpoint)",
+               used_by="MANIQA"),
+    WeightFile("clip-rn50", "RN50.pt",
+               "https://openaipublic.azureedge.net/clip/models/"
+               "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt",
+               "MIT (openai/CLIP)",
+               sha256="afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762",
+               used_by="CLIP-IQA"),
 )
 
 _BY_NAME = {w.name: w for w in REGISTRY}

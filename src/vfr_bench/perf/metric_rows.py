@@ -95,10 +95,11 @@ def metric_rows(names: Sequence[str], clips, device: torch.device, with_referenc
         mem.reset()
         m.setup(device)
         # warm-up on a whole clip: loads, caches, and kernels planned for the timed shapes
-        m.score(MetricContext(*clips[0]))
-        best = best_time(lambda: [m.score(MetricContext(p, g)) for p, g in clips], repeats)
+        # the input-referenced columns (LQ_IDS) get the upsampled input, pred itself, as their LQ
+        m.score(MetricContext(clips[0][0], clips[0][1], lq=clips[0][0]))
+        best = best_time(lambda: [m.score(MetricContext(p, g, lq=p)) for p, g in clips], repeats)
         if name == "LPIPS":
-            values[name] = [v for p, g in clips for v in m.score(MetricContext(p, g)).per_frame]
+            values[name] = [v for p, g in clips for v in m.score(MetricContext(p, g, lq=p)).per_frame]
         ours[name] = best.seconds
         rows.append({"name": name, "kind": "metric", "status": "ok", "weights": weights, "frames": n,
                      "fps": n / best.seconds, "seconds": {"metrics": best.seconds}, "timing": best.describe(),
