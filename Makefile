@@ -18,7 +18,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q --upgrade "pip>=23" "setuptools>=64" wheel
 	# torch/torchvision first: pip takes the local wheels where the machine caps them
 	$(PY) -m pip install -q torch torchvision
-	$(PY) -m pip install -q -e ".[test]"
+	# the iqa extra (pyiqa: MUSIQ, CLIP-IQA, MANIQA) is optional for users, installed here so its tests run
+	$(PY) -m pip install -q -e ".[test,iqa]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -116,11 +116,14 @@ class PyIQA(ClipMetric):
         self.net = None
 
     def unavailable_reason(self) -> Optional[str]:
+        missing = super().unavailable_reason()  # the weights file first: it names what to fetch
+        if missing:
+            return missing
         try:
             import pyiqa  # noqa: F401
         except ImportError:
             return "pyiqa is not installed; run: pip install 'vfr-bench[iqa]' (or pip install pyiqa)"
-        return super().unavailable_reason()
+        return None
 
     def setup(self, device: torch.device, nets: Optional[SharedNetworks] = None) -> "PyIQA":
         self.net = (nets or SharedNetworks()).get(f"pyiqa-{self.model}", BUILDERS[self.model], device)
