@@ -34,6 +34,7 @@ from typing import Callable, Optional
 import torch
 
 from vfr_bench import weights as weight_registry
+from vfr_bench.checkpoint import load_checkpoint
 from vfr_bench.metrics.base import ClipMetric, ClipScore, MetricContext, SharedNetworks, frames_chunks
 
 MODELS = ("musiq", "clipiqa", "maniqa")
@@ -47,7 +48,7 @@ CHUNK = {"musiq": 4, "clipiqa": 8, "maniqa": 1}  # frames per network call
 
 def _load_state(name: str) -> dict:
     """A registry file's state dict (CPU, tensors only), a leading ``module.`` stripped as pyiqa does."""
-    sd = torch.load(weight_registry.locate(name), map_location="cpu", weights_only=True)
+    sd = load_checkpoint(weight_registry.locate(name))
     return {k.removeprefix("module."): v for k, v in sd.items()}
 
 

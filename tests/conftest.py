@@ -53,3 +53,26 @@ def sample_split(_session_splits):
         from vfr_bench.datasets.sample import build_sample
         build_sample(root)
     return read_split(root)
+
+
+@pytest.fixture
+def weight_entry():
+    """``weight_entry(entry)`` registers a weights entry for one test through the public
+    ``weights.register`` and restores the registry afterwards. ``weight_entry.unhashed(name)``
+    drops an entry's hash checks (a test's random file cannot carry the release's sha256)."""
+    import dataclasses
+
+    from vfr_bench import weights as W
+    saved = []
+
+    def put(entry):
+        saved.append((entry.name, W.register(entry)))
+        return entry
+
+    put.unhashed = lambda name: put(dataclasses.replace(W.get(name), sha256=None, sha256_prefix=None))
+    yield put
+    for name, old in reversed(saved):
+        if old is None:
+            W.unregister(name)
+        else:
+            W.register(old)

@@ -54,7 +54,7 @@ class NeedsAbsentWeights(VideoRestorer):
 
 
 @pytest.fixture
-def test_methods(tmp_path, monkeypatch):
+def test_methods(tmp_path, monkeypatch, weight_entry):
     d = tmp_path / "methods"
     d.mkdir()
     (d / "nan-out.yaml").write_text("entry: tests.test_bench:NaNRestorer\ndescription: test\n")
@@ -62,7 +62,7 @@ def test_methods(tmp_path, monkeypatch):
     (d / "needs-absent.yaml").write_text("entry: tests.test_bench:NeedsAbsentWeights\ndescription: test\n")
     monkeypatch.setenv("VFR_BENCH_METHODS", str(d))
     e = W.WeightFile("test-absent", "absent-net.pth", "https://example.invalid/absent-net.pth", "test")
-    monkeypatch.setitem(W._BY_NAME, e.name, e)
+    weight_entry(e)
     return e
 
 

@@ -233,7 +233,7 @@ def test_extract_members_from_tar_by_path_or_name_and_refuses_ambiguity(tmp_path
         S.extract_members(tmp_path / "plain", {"a.pt": tmp_path / "d"})
 
 
-def test_gdrive_folder_entry_downloads_the_file_named_in_the_folder(fake_gdown, tmp_path, monkeypatch):
+def test_gdrive_folder_entry_downloads_the_file_named_in_the_folder(fake_gdown, tmp_path, monkeypatch, weight_entry):
     calls, served = fake_gdown
     payload = b"vqfr v1 stand-in" * 100
     (tmp_path / "v1.pth").write_bytes(payload)
@@ -245,7 +245,7 @@ def test_gdrive_folder_entry_downloads_the_file_named_in_the_folder(fake_gdown, 
         W.fetch("vqfr-v1", progress=lambda *a: None)
     assert _listing(Path(os.environ["VFR_BENCH_HOME"]) / "weights") == set()
     # ... then, with the check waived, it lands under the official name
-    monkeypatch.setitem(W._BY_NAME, "vqfr-v1", dataclasses.replace(W.get("vqfr-v1"), sha256_prefix=None))
+    weight_entry(dataclasses.replace(W.get("vqfr-v1"), sha256_prefix=None))
     dest = W.fetch("vqfr-v1", progress=lambda *a: None)
     assert dest.name == "VQFR_v1-33a1fac5.pth" and dest.read_bytes() == payload
     assert ("folder", folder) == calls[-2][:2] and calls[-1][1] == "id-v1"

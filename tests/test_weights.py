@@ -43,11 +43,11 @@ def server():
 
 
 @pytest.fixture
-def entry(monkeypatch, tmp_path):
+def entry(monkeypatch, tmp_path, weight_entry):
     monkeypatch.setenv("VFR_BENCH_HOME", str(tmp_path))
     e = W.WeightFile("test-net", "test-net.pth", "http://127.0.0.1:9/none", "test only",
                      sha256=hashlib.sha256(PAYLOAD).hexdigest())
-    monkeypatch.setitem(W._BY_NAME, e.name, e)
+    weight_entry(e)
     return e
 
 
@@ -69,8 +69,8 @@ def test_fetch_resumes_partial_file_and_checks_hash(entry, server, tmp_path):
     assert W.verify("test-net") == entry.sha256
 
 
-def test_fetch_rejects_wrong_hash(monkeypatch, entry, server, tmp_path):
-    monkeypatch.setitem(W._BY_NAME, "test-net", W.WeightFile("test-net", "test-net.pth", server, "x",
+def test_fetch_rejects_wrong_hash(monkeypatch, entry, server, tmp_path, weight_entry):
+    weight_entry(W.WeightFile("test-net", "test-net.pth", server, "x",
                                                              sha256="0" * 64))
     with pytest.raises(W.WeightsMismatchError):
         W.fetch("test-net")
@@ -83,10 +83,10 @@ def test_fetch_offline_fails_clearly(entry, tmp_path):
     assert not (tmp_path / "weights" / "test-net.pth").exists()
 
 
-def test_sha_prefix_checked(monkeypatch, tmp_path):
+def test_sha_prefix_checked(monkeypatch, tmp_path, weight_entry):
     monkeypatch.setenv("VFR_BENCH_HOME", str(tmp_path))
     e = W.WeightFile("pref", "pref-deadbeef.pth", "u", "x", sha256_prefix="deadbeef")
-    monkeypatch.setitem(W._BY_NAME, e.name, e)
+    weight_entry(e)
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / e.filename).write_bytes(b"not the right bytes")
     with pytest.raises(W.WeightsMismatchError, match="deadbeef"):
@@ -142,10 +142,10 @@ def test_fetch_records_lock_and_locate_refuses_a_file_that_changed(entry, server
         W.locate("test-net")
 
 
-def test_locate_hashes_once_per_process_and_catches_same_size_change(monkeypatch, tmp_path):
+def test_locate_hashes_once_per_process_and_catches_same_size_change(monkeypatch, tmp_path, weight_entry):
     monkeypatch.setenv("VFR_BENCH_HOME", str(tmp_path))
     e = W.WeightFile("plain", "plain.pth", "u", "x")  # no registry hash: the lock is all we know
-    monkeypatch.setitem(W._BY_NAME, e.name, e)
+    weight_entry(e)
     (tmp_path / "weights").mkdir()
     f = tmp_path / "weights" / "plain.pth"
     f.write_bytes(b"a" * 1000)

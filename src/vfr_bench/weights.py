@@ -218,6 +218,19 @@ _BY_NAME = {w.name: w for w in REGISTRY}
 assert len(_BY_NAME) == len(REGISTRY), "duplicate weight names"
 
 
+def register(entry: WeightFile) -> Optional[WeightFile]:
+    """Add or replace an entry at run time (a user's own network, a test's stand-in file);
+    returns the entry it replaced. Every loader looks entries up by name, so all see it."""
+    old = _BY_NAME.get(entry.name)
+    _BY_NAME[entry.name] = entry
+    return old
+
+
+def unregister(name: str) -> None:
+    """Remove an entry added with :func:`register` (no error if absent)."""
+    _BY_NAME.pop(name, None)
+
+
 class MissingWeightsError(FileNotFoundError):
     """A registered file is not on disk; the message says where to put it and where from."""
 

@@ -21,7 +21,9 @@ from vfr_bench import weights as W
 from vfr_bench.checkpoint import CheckpointError, load_checkpoint
 
 # Registry entries read by torch.jit.load (TorchScript archives, not Python pickles).
-TORCHSCRIPT = {"i3d"}
+# TorchScript archives: I3D (torch.jit.load), OpenAI's CLIP RN50 (clip.load: jit first, then the
+# weights-only torch.load of torch >= 2.10); neither unpickles Python objects
+TORCHSCRIPT = {"i3d", "clip-rn50"}
 PACKAGE_ROOTS = ("src/vfr_bench", "methods", "metrics", "datasets")
 
 
@@ -102,6 +104,8 @@ TRIGGERS = {
     "awing-wflw": [_metric_setup("AKD[awing98]")],
     "raft-large": [_metric_setup("E_warp[raft]")],
     "inception-fid": [_metric_setup("FID"), _metric_setup("KID")],
+    "musiq-koniq": [_metric_setup("MUSIQ")],
+    "maniqa-koniq": [_metric_setup("MANIQA")],
 }
 CASES = [(name, i) for name, runs in TRIGGERS.items() for i in range(len(runs))]
 
@@ -138,11 +142,11 @@ def test_the_package_reads_pickles_only_through_load_checkpoint():
 
 @pytest.mark.parametrize("fmt", ["pickle", "zip"])
 @pytest.mark.parametrize("name,index", CASES, ids=[f"{n}-{i}" for n, i in CASES])
-def test_payload_is_refused_and_does_not_run(name, index, fmt, tmp_path, monkeypatch):
+def test_payload_is_refused_and_does_not_run(name, index, fmt, tmp_path, monkeypatch, weight_entry):
     # weights.locate refuses a file whose sha256 disagrees with the registry (the prefix in
     # KEEP-a1a14d46.pth etc.) before any loader runs; waive that so the payload reaches the loader
     for e in W.REGISTRY:
-        monkeypatch.setitem(W._BY_NAME, e.name, dataclasses.replace(e, sha256=None, sha256_prefix=None))
+        weight_entry(dataclasses.replace(e, sha256=None, sha256_prefix=None))
     folder = place_all_weights()
     target = folder / W.get(name).filename
     marker = tmp_path / "payload_ran"
@@ -171,13 +175,16 @@ def test_zip_payload_is_live_under_an_unrestricted_load(tmp_path):
     assert marker.exists()
 
 
-def test_torchscript_entry_does_not_run_a_pickle_payload(tmp_path):
-    from vfr_bench.metrics import fvd
+@pytest.mark.parametrize("entry,column", [("i3d", "FVD"), ("clip-rn50", "CLIP-IQA")])
+@pytest.mark.parametrize("fmt", ["pickle", "zip"])
+def test_torchscript_entry_does_not_run_a_pickle_payload(entry, column, fmt, tmp_path, weight_entry):
+    from vfr_bench.metrics import build_metric
+    weight_entry.unhashed(entry)  # let the payload reach the loader
     folder = place_all_weights()
     marker = tmp_path / "payload_ran"
-    write_payload(folder / W.get("i3d").filename, marker, "pickle")
+    write_payload(folder / W.get(entry).filename, marker, fmt)
     with pytest.raises(Exception):
-        fvd.FVD().setup(torch.device("cpu"))
+        build_metric(column).setup(torch.device("cpu"))
     assert not marker.exists()
 
 

@@ -84,7 +84,7 @@ def test_raft_unavailable_names_the_file():
     assert why is not None and "raft_large_C_T_SKHT_V2-ff5fadd5.pth" in why
 
 
-def test_raft_flow_equals_direct_torchvision_calls(monkeypatch):
+def test_raft_flow_equals_direct_torchvision_calls(monkeypatch, weight_entry):
     """Our batched RAFT path (pairs, [-1,1] scaling, registry file) equals torchvision's RAFT
     called pair by pair, with a random-weight file written by the test (2 refinement steps
     instead of 12 to keep RAFT-large cheap on CPU; the count is passed straight through)."""
@@ -95,8 +95,7 @@ def test_raft_flow_equals_direct_torchvision_calls(monkeypatch):
     from vfr_bench import paths, weights
     from vfr_bench.metrics.ewarp import raft_flow
     # random weights cannot carry the release's sha256 prefix: that check is waived here
-    monkeypatch.setitem(weights._BY_NAME, "raft-large",
-                        dataclasses.replace(weights.get("raft-large"), sha256_prefix=None))
+    weight_entry.unhashed("raft-large")
     torch.manual_seed(0)
     ref = raft_large(weights=None, progress=False).eval()
     wdir = paths.weights_dir()

@@ -115,7 +115,8 @@ def test_musiq_equals_pyiqa():
     assert max(want) - min(want) > 1e-4  # the frames get different scores: a non-trivial check
 
 
-def test_clipiqa_equals_pyiqa():
+def test_clipiqa_equals_pyiqa(weight_entry):
+    weight_entry.unhashed("clip-rn50")  # the test's random file cannot carry OpenAI's sha256
     from pyiqa.archs.clip_model import CLIP
     torch.manual_seed(0)
     # CLIP RN50's architecture (what pyiqa's build_model reads back from the state dict)

@@ -13,11 +13,10 @@ from vfr_bench.metrics.base import MetricContext
 
 
 @pytest.fixture
-def alexnet_file(monkeypatch):
+def alexnet_file(monkeypatch, weight_entry):
     """torchvision AlexNet with seed-0 random weights, saved under the registry's file name
     (random weights cannot carry the release's sha256 prefix: that check is waived here)."""
-    monkeypatch.setitem(weights._BY_NAME, "alexnet",
-                        dataclasses.replace(weights.get("alexnet"), sha256_prefix=None))
+    weight_entry.unhashed("alexnet")
     torch.manual_seed(0)
     net = torchvision.models.alexnet(weights=None)
     wdir = paths.weights_dir()

@@ -29,11 +29,11 @@ SMALL = {
 }
 
 
-def _small_method(name, monkeypatch, **overrides):
+def _small_method(name, monkeypatch, weight_entry, **overrides):
     """``name`` built from its YAML, with the small network saved as its checkpoint."""
     cls, build = SMALL[name]
     # the stand-in cannot carry the release's sha256 prefix (VQFR_v1-33a1fac5.pth): check waived
-    monkeypatch.setitem(weights._BY_NAME, name, dataclasses.replace(weights.get(name), sha256_prefix=None))
+    weight_entry(dataclasses.replace(weights.get(name), sha256_prefix=None))
     monkeypatch.setattr(cls, "build_networks", lambda self: {"net": build()})
     monkeypatch.setattr(cls, "net_size", NET)
     net = build()
@@ -60,9 +60,9 @@ def test_missing_weights_name_file(name):
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_restore_pipeline(name, monkeypatch):
+def test_restore_pipeline(name, monkeypatch, weight_entry):
     """Loads params_ema strictly; resize to the net size, [-1,1], main_dec, clamp, [0,1]."""
-    method, sd = _small_method(name, monkeypatch, batch_frames=2)
+    method, sd = _small_method(name, monkeypatch, weight_entry, batch_frames=2)
     loaded = method.net.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in sd.items())
     torch.manual_seed(0)
@@ -80,8 +80,8 @@ def test_restore_pipeline(name, monkeypatch):
     assert other.shape == (1, 3, 80, 96)
 
 
-def test_v2_fidelity_ratio_reaches_network(monkeypatch):
-    method, _ = _small_method("vqfr-v2", monkeypatch, fidelity_ratio=0.0)
+def test_v2_fidelity_ratio_reaches_network(monkeypatch, weight_entry):
+    method, _ = _small_method("vqfr-v2", monkeypatch, weight_entry, fidelity_ratio=0.0)
     lq = torch.rand(1, 3, NET, NET)
     meta = ClipMeta(clip_id="c", fps=25.0, gt_size=(NET, NET))
     pred0 = method.restore(lq, meta)
