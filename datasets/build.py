@@ -73,7 +73,10 @@ def _align(clip: HQClip, frames: np.ndarray, detector: str) -> tuple[np.ndarray,
 
 def process_clip(recipe: Recipe, seed: int, clip: HQClip, root: Path, detector: str = "auto") -> dict:
     """Degrade one clip into ``root/clips/<id>/``; returns its manifest entry or
-    ``{"id", "skipped": reason}``."""
+    ``{"id", "skipped": reason}``. Real-footage recipes align only (:mod:`.real`)."""
+    from vfr_bench.datasets import real
+    if real.is_real(recipe):
+        return real.process_real_clip(recipe, seed, clip, root, detector)
     try:
         frames = clip.read()
     except Exception as e:
@@ -134,6 +137,7 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
         DegradeError: ``out`` is a non-empty folder and ``overwrite`` is False, or no clips.
     """
     from vfr_bench import __version__
+    from vfr_bench.datasets import real
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     seed = recipe.seed if seed is None else int(seed)
     out = Path(out)
@@ -162,11 +166,15 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
         bar.close()
         entries = [r for r in results if "skipped" not in r]
         skipped = [{"id": r["id"], "reason": r["skipped"]} for r in results if "skipped" in r]
+        if not entries and real.is_real(recipe):  # a real split without a clip is no split
+            why = "; ".join(f"{s['id']}: {' '.join(str(s['reason']).split())}" for s in skipped)
+            raise DegradeError(f"no usable clip in {src} ({why}); nothing written")
         backends = sorted({e["alignment"]["backend"] for e in entries})
         manifest = write_manifest(tmp, {
             "name": recipe.name, "version": recipe.version, "seed": seed,
             "degradation": recipe.degradation, "source": recipe.source, "recipe": recipe.as_dict(),
             "hq_source": src_desc, "alignment": backends, "clips": entries, "skipped": skipped,
+            **real.manifest_fields(recipe),
             "created_with": {"vfr_bench": __version__, "src": str(src), "workers": workers}})
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()

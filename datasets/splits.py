@@ -24,12 +24,12 @@ _NOT_IDENTITY = ("created_with",)
 
 @dataclass(frozen=True)
 class ClipEntry:
-    """One clip of a split. Paths are absolute."""
+    """One clip of a split. Paths are absolute; ``gt`` is None in a real-footage split."""
     id: str
     n_frames: int
     fps: float
     lq: Path
-    gt: Path
+    gt: Optional[Path]
     mask: Optional[Path] = None
 
 
@@ -45,6 +45,16 @@ class Split:
     def degradation(self) -> str:
         """The degradation operator the split declares (``blind`` or a FLAIR operator name)."""
         return self.manifest.get("degradation", "blind")
+
+    @property
+    def has_gt(self) -> bool:
+        """False for a real-footage split (manifest ``gt: none``): its clips hold LQ only."""
+        return self.manifest.get("gt") != "none"
+
+    @property
+    def track(self) -> str:
+        """``real`` (no GT: GT-free metrics only) or ``synthetic`` (degraded from GT)."""
+        return "synthetic" if self.has_gt else "real"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -82,7 +92,8 @@ def read_split(root: Path) -> Split:
     root = Path(root)
     manifest = json.loads((root / "manifest.json").read_text())
     clips = tuple(ClipEntry(c["id"], int(c["n_frames"]), float(c.get("fps", 25)), root / c["lq"],
-                            root / c["gt"], root / c["mask"] if c.get("mask") else None)
+                            root / c["gt"] if c.get("gt") else None,
+                            root / c["mask"] if c.get("mask") else None)
                   for c in manifest["clips"])
     return Split(manifest["name"], root, manifest, manifest_hash(manifest), clips)
 
@@ -90,11 +101,11 @@ def read_split(root: Path) -> Split:
 def built_splits() -> list[str]:
     d = paths.splits_dir()
     names = {p.parent.name for p in d.glob("*/manifest.json")} if d.is_dir() else set()
-    return sorted(names | {"sample"})
+    return sorted(names | {"sample", "sample-real"})
 
 
 def load_split(name: str) -> Split:
-    """A split by name (``sample`` is built on first use) or by folder path.
+    """A split by name (``sample`` and ``sample-real`` are built on first use) or by folder path.
 
     Raises:
         UnknownNameError: no such split; the message lists the built ones.
@@ -106,6 +117,10 @@ def load_split(name: str) -> Split:
         from vfr_bench.datasets.sample import build_sample
         print(f"building the sample split in {root} (once)")
         build_sample(root)
+    if name == "sample-real" and not (root / "manifest.json").is_file():
+        from vfr_bench.datasets.sample_real import build_sample_real
+        print(f"building the sample-real split in {root} (once)")
+        build_sample_real(root)
     if not (root / "manifest.json").is_file():
         raise unknown("split", name, built_splits())
     return read_split(root)
