@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf, study."""
 from __future__ import annotations
 
 import argparse
@@ -140,6 +140,24 @@ def cmd_leaderboard(a) -> int:
     return 0
 
 
+def cmd_study(a) -> int:
+    from vfr_bench import study
+    try:
+        if a.study_command == "export":
+            import torch
+            device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            study.export(a.split, _csv(a.methods), Path(a.out), n_pairs=a.pairs, seed=a.seed,
+                         results=Path(a.results) if a.results else None, device=device, max_frames=a.max_frames,
+                         overwrite=a.overwrite, progress=not a.no_progress)
+        else:
+            print(study.render_score(study.score(Path(a.votes), Path(a.key), seed=a.seed, n_boot=a.n_boot), a.votes),
+                  end="")
+    except study.StudyError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_restore(a) -> int:
     import torch
     from vfr_bench.methods import build_method
@@ -221,6 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     lb.add_argument("--n-boot", type=int, default=2000)
     lb.set_defaults(func=cmd_leaderboard)
+
+    st = sub.add_parser("study", help="blind pairwise user study: export side-by-side clips, score the votes")
+    stsub = st.add_subparsers(dest="study_command", required=True)
+    se = stsub.add_parser("export", help="restore a split's clips with 2+ methods and write blind side-by-side pairs")
+    se.add_argument("--split", required=True, help="split name or folder")
+    se.add_argument("--methods", required=True, help="NAME,NAME[,NAME...]")
+    se.add_argument("--out", required=True, help="output folder: study/ for participants, key.csv for you")
+    se.add_argument("--pairs", type=int, default=None, help="number of (clip, method pair) comparisons (default: all)")
+    se.add_argument("--seed", type=int, default=0, help="seeds the choice of pairs, their order and sides")
+    se.add_argument("--results", default=None,
+                    help="results root: only clips every method finished there (as on the leaderboard)")
+    se.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip")
+    se.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    se.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    se.add_argument("--no-progress", action="store_true")
+    se.set_defaults(func=cmd_study)
+    ss = stsub.add_parser("score", help="win rates (Wilson intervals) and a Bradley-Terry ranking of the votes")
+    ss.add_argument("votes", help="filled pairs.csv (pair_id,choice: left/right); "
+                                  "participants' rows may be concatenated")
+    ss.add_argument("key", help="key.csv written by study export")
+    ss.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ss.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the votes")
+    ss.set_defaults(func=cmd_study)
 
     sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
     sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)
