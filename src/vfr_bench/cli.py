@@ -121,8 +121,26 @@ def cmd_degrade(a) -> int:
     return 0
 
 
+def cmd_agreement(a) -> int:
+    from vfr_bench.leaderboard import agreement, render_agreement
+    tables = agreement(Path(a.results), a.split)
+    if not tables:
+        print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
+              file=sys.stderr)
+        return 1
+    text = render_agreement(tables, a.format)
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {a.out}")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_leaderboard(a) -> int:
     from vfr_bench.leaderboard import build_reports, render, write_plots
+    if a.agreement:
+        return cmd_agreement(a)
     reports = build_reports(Path(a.results), a.split, seed=a.seed, n_boot=a.n_boot)
     if not reports:
         print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
@@ -238,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--plots", default=None, help="folder for PNG charts")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     lb.add_argument("--n-boot", type=int, default=2000)
+    lb.add_argument("--agreement", action="store_true",
+                    help="instead: Spearman rank correlations between metric columns over (method, clip) pairs")
     lb.set_defaults(func=cmd_leaderboard)
 
     st = sub.add_parser("study", help="blind pairwise user study: export side-by-side clips, score the votes")
