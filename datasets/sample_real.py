@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from vfr_bench.datasets import degradations as D
-from vfr_bench.datasets.sample import ASTRONAUT_EYES_NOSE, similarity_fit
+from vfr_bench.align import estimate_similarity
+from vfr_bench.datasets.sample import ASTRONAUT_EYES_NOSE
 
 NAME = "sample-real"
 DEFAULT_SEED = 0
@@ -67,7 +68,7 @@ def render_matrices(params: dict) -> np.ndarray:
     eyes = ASTRONAUT_EYES_NOSE[:2]
     scale = params["eye_distance"] * RENDER / np.linalg.norm(eyes[1] - eyes[0])
     centre = (np.array([WIDTH / 2, HEIGHT / 2.4]) + params["centre"]) * RENDER
-    base = similarity_fit(eyes, centre + (eyes - eyes.mean(0)) * scale)
+    base = estimate_similarity(eyes, centre + (eyes - eyes.mean(0)) * scale)
     mats = []
     for t in range(N_FRAMES):
         w = {k: params[k][0] * math.sin(2 * math.pi * params[k][1] * t + params[k][2]) for k in WAVES}

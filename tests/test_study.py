@@ -217,3 +217,12 @@ def test_bootstrap_interval_covers_the_truth(tmp_path):
         assert r.ci_low <= t <= r.ci_high and r.ci_low < r.strength < r.ci_high
     again = study.score(tmp_path / "votes.csv", tmp_path / "key.csv", seed=0, n_boot=300)
     assert again.ranking.equals(s.ranking)
+
+
+def test_a_bad_output_is_a_one_line_error_naming_method_and_clip(tiny, tmp_path, monkeypatch):
+    import torch
+    from tests.study_methods.darken import Darken
+    monkeypatch.setattr(Darken, "restore", lambda self, lq, meta: torch.full((len(lq), 3, *meta.gt_size), 2.0))
+    with pytest.raises(study.StudyError, match=r"darken on clip c\d: output range \[2, 2\] is outside \[0, 1\]"):
+        _export(tiny, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and [p.name for p in tmp_path.iterdir()] == ["tiny"]

@@ -110,7 +110,6 @@ def restore_clip(method, clip, degradation: str, device: str = "cpu", max_frames
 
     from vfr_bench.datasets import degradations as D
     from vfr_bench.datasets.clips import read_frames, to_tensor
-    from vfr_bench.evaluate import InvalidOutput, check_output
     from vfr_bench.interface import ClipMeta
     try:
         lq = to_tensor(read_frames(clip.lq, max_frames)).to(device)
@@ -120,11 +119,31 @@ def restore_clip(method, clip, degradation: str, device: str = "cpu", max_frames
         raise StudyError(f"cannot read clip {clip.id}: {e}") from None
     with torch.no_grad():
         out = method.restore(lq, ClipMeta(clip.id, clip.fps, size, mask, degradation))
-    try:
-        check_output(out, torch.Size((lq.shape[0], 3, *size)))
-    except InvalidOutput as e:
-        raise StudyError(f"{method.method_name} on clip {clip.id}: {e}") from None
+    why = _bad_output(out, (lq.shape[0], 3, *size))
+    if why:
+        raise StudyError(f"{method.method_name} on clip {clip.id}: {why}")
     return D.to_uint8(out.detach().float().cpu())
+
+
+def _bad_output(out, shape: tuple[int, ...], slack: float = 1e-3) -> Optional[str]:
+    """Why a restored clip cannot be shown (wrong shape, NaN/Inf, outside [0,1]), or None."""
+    import torch
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(shape):
+        return f"output shape {tuple(getattr(out, 'shape', ()))} != {tuple(shape)}"
+    if not bool(torch.isfinite(out).all()):
+        return "output has NaN/Inf values"
+    lo, hi = float(out.min()), float(out.max())
+    return f"output range [{lo:.4g}, {hi:.4g}] is outside [0, 1]" if lo < -slack or hi > 1 + slack else None
+
+
+def _build(name: str, degradation: str):
+    """The method built for the split's degradation (where ``build_method`` takes it)."""
+    import inspect
+
+    from vfr_bench.methods import build_method
+    if "degradation" in inspect.signature(build_method).parameters:
+        return build_method(name, None, degradation)
+    return build_method(name)
 
 
 def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -154,14 +173,13 @@ def export(split: str, methods: Sequence[str], out: Path, n_pairs: Optional[int]
 
     from vfr_bench import __version__
     from vfr_bench.datasets.splits import load_split
-    from vfr_bench.methods import build_method
     from vfr_bench.video_io import Mp4Writer
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise StudyError(f"{out} exists and is not empty; pass --overwrite to replace it")
     s = load_split(split)
     methods = sorted(set(methods))
-    restorers = {m: build_method(m) for m in methods}
+    restorers = {m: _build(m, s.degradation) for m in methods}
     for m, r in restorers.items():
         why = r.applicable(s.degradation)
         if why:
