@@ -12,6 +12,7 @@ from vfr_bench.cli import main
 from vfr_bench.datasets.splits import read_split, write_manifest
 from vfr_bench.leaderboard import agreement, build_reports, render, render_agreement
 from vfr_bench.results import ClipRecord, merge_leaderboard, write_record
+from vfr_bench.study import run_dir  # where the runner keeps a (method, split) run's clip records
 
 METHODS = ["m-a", "m-b", "m-c"]
 CLIPS = [f"c{i}" for i in range(6)]
@@ -52,8 +53,9 @@ def results(tmp_path, monkeypatch):
                 if name == "toy" and m == "m-c" and cid == "c5":
                     del vals["X"]  # a clip without X: pairwise n differs
                 values[(name, m, cid)] = vals
-                write_record(out / m / name, ClipRecord(cid, "ok", {"split_sha256": split.manifest_sha256},
-                                                        {c: {"value": v, "per_frame": [v]} for c, v in vals.items()}))
+                metrics = {c: {"value": v, "per_frame": [v]} for c, v in vals.items()}
+                write_record(run_dir(out, m, split),
+                             ClipRecord(cid, "ok", {"split_sha256": split.manifest_sha256}, metrics))
             merge_leaderboard(out / "leaderboard.csv", {"method": m, "split": name, "checkpoint_sha256": "none",
                                                         "split_sha256": split.manifest_sha256,
                                                         **{c: 0.0 for c in cols[name]}, "n_clips": len(CLIPS)})

@@ -115,8 +115,9 @@ def test_results_restrict_to_clips_every_method_finished(tiny, tmp_path):
     results = tmp_path / "res"
     for m, done in (("lq-upsample", ["c0", "c1", "c2"]), ("darken", ["c1", "c2", "c3"])):
         for c in done:
-            write_record(results / m / split.name, ClipRecord(c, "ok", {"split_sha256": split.manifest_sha256}))
-    write_record(results / "darken" / split.name, ClipRecord("c0", "failed", {"split_sha256": split.manifest_sha256}))
+            write_record(study.run_dir(results, m, split), ClipRecord(c, "ok", {"split_sha256": split.manifest_sha256}))
+    write_record(study.run_dir(results, "darken", split),
+                 ClipRecord("c0", "failed", {"split_sha256": split.manifest_sha256}))
     res = _export(tiny, tmp_path / "out", results=results)
     assert sorted(p.clip_id for p in res.pairs) == ["c1", "c2"]
     with pytest.raises(study.StudyError, match="no clip of split tiny is finished"):

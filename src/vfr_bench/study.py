@@ -80,12 +80,21 @@ def plan_pairs(clip_ids: Sequence[str], methods: Sequence[str], n_pairs: Optiona
             for k, (i, s) in enumerate(zip(order, swap))]
 
 
+def run_dir(results: Path, method: str, split) -> Path:
+    """The folder of a (method, split) run's clip records under a results root."""
+    try:
+        from vfr_bench.results import run_folder  # <method>/<split>@<sha8> where the runner has it
+    except ImportError:
+        return Path(results) / method / split.name
+    return run_folder(results, method, split.name, split.manifest_sha256)
+
+
 def finished_clips(results: Path, split, methods: Sequence[str]) -> set[str]:
     """Clip ids every method finished (``ok``) on this split (same manifest hash) in a results root."""
     from vfr_bench.results import read_records
     done = None
     for m in methods:
-        recs = read_records(Path(results) / m / split.name)
+        recs = read_records(run_dir(results, m, split))
         ok = {cid for cid, r in recs.items() if r.status == "ok" and r.run.get("split_sha256") == split.manifest_sha256}
         done = ok if done is None else done & ok
     return done or set()
