@@ -107,7 +107,10 @@ def _align(clip: HQClip, frames: np.ndarray, detector: str, aligned: bool = Fals
 def process_clip(recipe: Recipe, seed: int, clip: HQClip, root: Path, detector: str = "auto",
                  aligned: bool = False) -> dict:
     """Degrade one clip into ``root/clips/<id>/``; returns its manifest entry or
-    ``{"id", "skipped": reason}``."""
+    ``{"id", "skipped": reason}``. Real-footage recipes align only (:mod:`.real`)."""
+    from vfr_bench.datasets import real
+    if real.is_real(recipe):
+        return real.process_real_clip(recipe, seed, clip, root, detector)
     try:
         # C-contiguous: dlib (the landmark check, the HOG aligner) ignores numpy strides.
         frames = np.ascontiguousarray(clip.read())
@@ -174,6 +177,7 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
             written, ``src`` does not exist, or no clip is usable (nothing is written then).
     """
     from vfr_bench import __version__
+    from vfr_bench.datasets import real
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     seed = recipe.seed if seed is None else int(seed)
     out = Path(out)
@@ -219,6 +223,7 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
             "degradation": recipe.degradation, "source": recipe.source, "recipe": recipe.as_dict(),
             "hq_source": src_desc, "alignment": backends, "aligned_flag": aligned,
             "clips": entries, "skipped": skipped,
+            **real.manifest_fields(recipe),
             "created_with": {"vfr_bench": __version__, "src": str(src), "workers": workers}})
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()

@@ -27,7 +27,7 @@ _NOT_IDENTITY = ("created_with",)
 
 @dataclass(frozen=True)
 class ClipEntry:
-    """One clip of a split. Paths are absolute."""
+    """One clip of a split. Paths are absolute; ``gt`` is None in a real-footage split."""
     id: str
     n_frames: int
     fps: float
@@ -69,8 +69,14 @@ class Split:
 
     @property
     def has_gt(self) -> bool:
-        """Every clip has ground truth (False for real footage: only GT-free metrics apply)."""
-        return all(c.gt is not None for c in self.clips)
+        """False for a real-footage split (manifest ``gt: none``, clips hold LQ only): only GT-free
+        metrics apply."""
+        return self.manifest.get("gt") != "none" and all(c.gt is not None for c in self.clips)
+
+    @property
+    def track(self) -> str:
+        """``real`` (no GT: GT-free metrics only) or ``synthetic`` (degraded from GT)."""
+        return "synthetic" if self.has_gt else "real"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -153,11 +159,11 @@ def built_split_dirs() -> list[Path]:
 
 def built_splits() -> list[str]:
     """Split names ``--split`` accepts: the built ones, and ``sample`` (built on first use)."""
-    return sorted({p.name for p in built_split_dirs()} | {"sample"})
+    return sorted({p.name for p in built_split_dirs()} | {"sample", "sample-real"})
 
 
 def load_split(name: str) -> Split:
-    """A split by name (``sample`` is built on first use) or by folder path.
+    """A split by name (``sample`` and ``sample-real`` are built on first use) or by folder path.
 
     Raises:
         UnknownNameError: no such split; the message lists the built ones.
@@ -170,6 +176,10 @@ def load_split(name: str) -> Split:
         from vfr_bench.datasets.sample import build_sample
         print(f"building the sample split in {root} (once)")
         build_sample(root)
+    if name == "sample-real" and not (root / "manifest.json").is_file():
+        from vfr_bench.datasets.sample_real import build_sample_real
+        print(f"building the sample-real split in {root} (once)")
+        build_sample_real(root)
     if not root.is_dir():
         e = unknown("split", name, built_splits())
         raise UnknownNameError(f"{e} (built splits are the folders of {paths.splits_dir()}); "

@@ -168,6 +168,7 @@ class Dlib5Detector:
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """[5,2] landmarks of the largest face in an RGB uint8 frame, NaN if none."""
+        frame = np.ascontiguousarray(frame)  # dlib misreads strided views (read_frames' BGR->RGB flip)
         dets = self.detector(frame, self.upsample)
         rects = [d.rect for d in dets] if self.kind == "mmod" else list(dets)
         out = np.full((5, 2), np.nan)

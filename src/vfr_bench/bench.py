@@ -136,7 +136,7 @@ def summarize(method: str, split: Split, run_key: dict, records: dict[str, ClipR
     """One leaderboard row from the clip records of a run (resumed or new alike): each
     metric's ``reduce`` over the clip scores (with the features stored beside each clip)."""
     ok = [records[c.id] for c in split.clips if c.id in records and records[c.id].status == "ok"]
-    row = {"method": method, "split": split.name,
+    row = {"method": method, "split": split.name, "track": split.track,
            "checkpoint_sha256": run_key["weights"][0][1] if run_key["weights"] else "none",
            "split_sha256": split.manifest_sha256}
     for name in metric_names:

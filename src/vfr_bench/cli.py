@@ -1,4 +1,4 @@
-"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf, compare."""
+"""``vfr-bench`` command line: bench, weights, methods, metrics, splits, degrade, restore, perf, compare, study."""
 from __future__ import annotations
 
 import argparse
@@ -197,8 +197,26 @@ def cmd_degrade(a) -> int:
     return 0
 
 
+def cmd_agreement(a) -> int:
+    from vfr_bench.leaderboard import agreement, render_agreement
+    tables = agreement(Path(a.results), a.split)
+    if not tables:
+        print(f"no rows{' for split ' + a.split if a.split else ''} in {Path(a.results) / 'leaderboard.csv'}",
+              file=sys.stderr)
+        return 1
+    text = render_agreement(tables, a.format)
+    if a.out:
+        Path(a.out).write_text(text)
+        print(f"wrote {a.out}")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_leaderboard(a) -> int:
     from vfr_bench.leaderboard import build_reports, render, write_plots
+    if a.agreement:
+        return cmd_agreement(a)
     reports = build_reports(Path(a.results), a.split, seed=a.seed, n_boot=a.n_boot)
     text = render(reports, a.format)
     if a.out:
@@ -209,6 +227,24 @@ def cmd_leaderboard(a) -> int:
     if a.plots:
         for p in write_plots(reports, Path(a.plots)):
             print(f"wrote {p}")
+    return 0
+
+
+def cmd_study(a) -> int:
+    from vfr_bench import study
+    try:
+        if a.study_command == "export":
+            import torch
+            device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            study.export(a.split, _csv(a.methods), Path(a.out), n_pairs=a.pairs, seed=a.seed,
+                         results=Path(a.results) if a.results else None, device=device, max_frames=a.max_frames,
+                         overwrite=a.overwrite, progress=not a.no_progress)
+        else:
+            print(study.render_score(study.score(Path(a.votes), Path(a.key), seed=a.seed, n_boot=a.n_boot), a.votes),
+                  end="")
+    except study.StudyError as e:
+        print(f"vfr-bench: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -377,7 +413,32 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--plots", default=None, help="folder for PNG charts")
     lb.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     lb.add_argument("--n-boot", type=int, default=2000)
+    lb.add_argument("--agreement", action="store_true",
+                    help="instead: Spearman rank correlations between metric columns over (method, clip) pairs")
     lb.set_defaults(func=cmd_leaderboard)
+
+    st = sub.add_parser("study", help="blind pairwise user study: export side-by-side clips, score the votes")
+    stsub = st.add_subparsers(dest="study_command", required=True)
+    se = stsub.add_parser("export", help="restore a split's clips with 2+ methods and write blind side-by-side pairs")
+    se.add_argument("--split", required=True, help="split name or folder")
+    se.add_argument("--methods", required=True, help="NAME,NAME[,NAME...]")
+    se.add_argument("--out", required=True, help="output folder: study/ for participants, key.csv for you")
+    se.add_argument("--pairs", type=int, default=None, help="number of (clip, method pair) comparisons (default: all)")
+    se.add_argument("--seed", type=int, default=0, help="seeds the choice of pairs, their order and sides")
+    se.add_argument("--results", default=None,
+                    help="results root: only clips every method finished there (as on the leaderboard)")
+    se.add_argument("--max-frames", type=int, default=None, help="only the first N frames of each clip")
+    se.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
+    se.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    se.add_argument("--no-progress", action="store_true")
+    se.set_defaults(func=cmd_study)
+    ss = stsub.add_parser("score", help="win rates (Wilson intervals) and a Bradley-Terry ranking of the votes")
+    ss.add_argument("votes", help="filled pairs.csv (pair_id,choice: left/right); "
+                                  "participants' rows may be concatenated")
+    ss.add_argument("key", help="key.csv written by study export")
+    ss.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ss.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the votes")
+    ss.set_defaults(func=cmd_study)
 
     sub.add_parser("methods", help="registered methods").set_defaults(func=cmd_methods)
     sub.add_parser("metrics", help="registered metrics").set_defaults(func=cmd_metrics)

@@ -67,7 +67,7 @@ def wilcoxon_p(a, b) -> float:
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c not in FRONT and c not in TAIL and df[c].notna().any()]
+    return [c for c in df.columns if c not in FRONT and c not in TAIL and c != "track" and df[c].notna().any()]
 
 
 def higher_is_better(name: str) -> Optional[bool]:
@@ -108,6 +108,7 @@ class SplitReport:
     pairs: pd.DataFrame          # method_a, method_b, metric, mean_diff, p_value, n
     directions: dict[str, Optional[bool]]
     split_sha256: str = ""
+    track: str = "synthetic"     # "real" when the split has no GT (see split_tracks)
 
 
 def read_board(results: Path) -> pd.DataFrame:
@@ -133,6 +134,39 @@ def read_board(results: Path) -> pd.DataFrame:
     return board
 
 
+TRACKS = ("synthetic", "real")
+TRACK_TITLES = {"synthetic": "synthetic track (degraded from GT)", "real": "real track (no GT: GT-free metrics only)"}
+
+
+def split_tracks(board: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """(split, split_sha256) -> ``real`` or ``synthetic`` for every leaderboard row.
+
+    A split is ``real`` when its manifest says ``gt: none``. The manifest is looked up among
+    the built splits by its hash (the split's identity in results), else by the split's
+    folder name; a ``track`` column in the CSV wins; unknown splits count as synthetic.
+    """
+    import json
+
+    from vfr_bench import paths
+    from vfr_bench.datasets.splits import manifest_hash
+    d = paths.splits_dir()
+    by_hash, by_name = {}, {}
+    for f in sorted(d.glob("*/manifest.json")) if d.is_dir() else []:
+        try:
+            m = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        track = "real" if m.get("gt") == "none" else "synthetic"
+        by_hash[manifest_hash(m)] = by_name[f.parent.name] = track
+    out = {}
+    for _, r in board.iterrows():
+        given = r.get("track") if "track" in board.columns else None
+        key = (r["split"], str(r["split_sha256"]))
+        out[key] = (given if given in TRACKS else by_hash.get(key[1]) or by_name.get(key[0])
+                    or ("real" if key[0] == "sample-real" else "synthetic"))
+    return out
+
+
 def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
                   n_boot: int = N_BOOT) -> list[SplitReport]:
     """One report per split of the leaderboard (``split``: a name, or ``name@HASH_PREFIX``).
@@ -142,6 +176,7 @@ def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
     """
     board = read_board(results)
     board = board.assign(_label=split_labels(board))
+    tracks = split_tracks(board)
     reports = []
     for (label, sha), part in board.groupby(["_label", "split_sha256"], sort=True, dropna=False):
         if split is not None and not split_matches(part["split"].iloc[0], sha, split):
@@ -168,12 +203,14 @@ def build_reports(results: Path, split: Optional[str] = None, seed: int = 0,
                 diff = float(np.mean(np.subtract(x, y))) if common else math.nan
                 rows.append({"method_a": a, "method_b": b, "metric": m, "mean_diff": diff,
                              "p_value": wilcoxon_p(x, y), "n": len(common)})
-        reports.append(SplitReport(label, table, pd.DataFrame(rows), dirs, str(sha)))
+        name = part["split"].iloc[0]
+        track = "real" if tracks.get((name, str(sha))) == "real" else "synthetic"
+        reports.append(SplitReport(label, table, pd.DataFrame(rows), dirs, str(sha), track))
     if split is not None and not reports:
         shown = ", ".join(sorted(set(board["_label"])))
         raise NoResultsError(f"no rows for split {split!r} in {Path(results) / 'leaderboard.csv'}; "
                              f"splits there: {shown}")
-    return reports
+    return sorted(reports, key=lambda r: (TRACKS.index(r.track), r.split))
 
 
 def _arrow(up: Optional[bool]) -> str:
@@ -187,13 +224,15 @@ def _cell(iv: Interval) -> str:
 def render(reports: list[SplitReport], fmt: str = "md") -> str:
     """The reports as markdown, HTML or CSV (CSV: one row per split/method/metric)."""
     if fmt == "csv":
-        rows = [{"split": r.split, "split_sha256": r.split_sha256, "method": meth, "metric": m,
+        rows = [{"track": r.track, "split": r.split, "split_sha256": r.split_sha256, "method": meth, "metric": m,
                  "mean": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "n_clips": iv.n,
                  "higher_is_better": r.directions[m]}
                 for r in reports for meth, row in r.table.iterrows() for m, iv in row.items()]
         return pd.DataFrame(rows).to_csv(index=False)
     out = []
-    for r in reports:
+    for i, r in enumerate(reports):
+        if i == 0 or reports[i - 1].track != r.track:  # one heading per track
+            out.append(f"<h1>{TRACK_TITLES[r.track]}</h1>" if fmt == "html" else f"# {TRACK_TITLES[r.track]}")
         shown = r.table.apply(lambda col: col.map(_cell))
         shown.columns = [f"{m} {_arrow(r.directions[m])}" for m in r.table.columns]
         shown.index.name = "method"
@@ -255,3 +294,82 @@ def write_plots(reports: list[SplitReport], folder: Path) -> list[Path]:
             plt.close(fig)
             written.append(p)
     return written
+
+
+# --- metric agreement -------------------------------------------------------------------------
+
+@dataclass
+class Agreement:
+    """Spearman rank correlations between the metric columns of one split.
+
+    Units are (method, clip) pairs; each metric is oriented so that higher is better (a ↓ metric
+    is negated, one of unknown direction is left as is), so a positive rho means two metrics
+    agree on which outputs are better.
+    """
+    split: str
+    track: str
+    rho: pd.DataFrame   # metric x metric
+    n: pd.DataFrame     # metric x metric: units with both values
+
+
+def spearman(x, y) -> float:
+    """Spearman's rho of paired values (``scipy.stats.spearmanr``); NaN for < 3 pairs or a constant side."""
+    import warnings
+
+    from scipy.stats import spearmanr
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if x.size < 3 or np.all(x == x[0]) or np.all(y == y[0]):
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(spearmanr(x, y)[0])
+
+
+def agreement(results: Path, split: Optional[str] = None) -> list[Agreement]:
+    """Per split, Spearman's rho between every two metric columns over (method, clip) units,
+    from the per-clip result files (the values the leaderboard rows average)."""
+    board = read_board(results)
+    tracks = split_tracks(board)
+    out = []
+    for name, part in board.groupby("split", sort=True):
+        if split is not None and name != split:
+            continue
+        metrics = metric_columns(part)
+        units: dict[tuple[str, str], dict[str, float]] = {}
+        for _, row in part.iterrows():
+            for m in metrics:
+                sign = -1.0 if higher_is_better(m) is False else 1.0
+                for cid, v in clip_values(results, row, m).items():
+                    if np.isfinite(v):
+                        units.setdefault((row["method"], cid), {})[m] = sign * v
+        rho = pd.DataFrame(np.eye(len(metrics)), index=metrics, columns=metrics)
+        n = pd.DataFrame(0, index=metrics, columns=metrics)
+        for a, b in itertools.product(metrics, repeat=2):
+            both = [(u[a], u[b]) for u in units.values() if a in u and b in u]
+            n.loc[a, b] = len(both)
+            if a < b:
+                rho.loc[a, b] = rho.loc[b, a] = spearman(*zip(*both)) if both else math.nan
+        track = "real" if any(tracks[(name, str(h))] == "real" for h in part["split_sha256"]) else "synthetic"
+        out.append(Agreement(name, track, rho, n))
+    return sorted(out, key=lambda g: (TRACKS.index(g.track), g.split))
+
+
+def render_agreement(tables: list[Agreement], fmt: str = "md") -> str:
+    """The agreement matrices as markdown or HTML, or CSV with one row per (split, metric pair)."""
+    if fmt == "csv":
+        rows = [{"track": g.track, "split": g.split, "metric_a": a, "metric_b": b, "spearman_rho": g.rho.loc[a, b],
+                 "n": int(g.n.loc[a, b])} for g in tables for a, b in itertools.combinations(g.rho.index, 2)]
+        return pd.DataFrame(rows).to_csv(index=False)
+    out = []
+    for g in tables:
+        shown = g.rho.copy()
+        shown.index = shown.columns = [f"{m} {_arrow(higher_is_better(m))}".strip() for m in g.rho.index]
+        off = g.n.values[~np.eye(len(g.n), dtype=bool)]
+        units = f"{off.min()}-{off.max()}" if off.size and off.min() != off.max() else f"{off.max() if off.size else 0}"
+        title = (f"split {g.split} ({g.track} track): Spearman rho between metrics over {units} (method, clip) "
+                 f"pairs, each metric oriented so higher is better")
+        if fmt == "html":
+            out.append(f"<h2>{title}</h2>\n" + shown.to_html(float_format=lambda v: f"{v:.3f}"))
+        else:
+            out.append(f"## {title}\n\n" + shown.to_markdown(floatfmt=".3f"))
+    return "\n\n".join(out) + "\n"

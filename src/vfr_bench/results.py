@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 SCHEMA = 1
-FRONT = ["method", "split", "checkpoint_sha256", "split_sha256"]
+FRONT = ["method", "split", "track", "checkpoint_sha256", "split_sha256"]
 TAIL = ["n_clips", "n_failed", "n_frames", "seconds", "fps", "timestamp", "version", "git_commit", "notes"]
 
 

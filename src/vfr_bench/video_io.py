@@ -18,9 +18,16 @@ class Mp4Writer:
     H.264 cannot code an odd size in 4:2:0 at all (its frame cropping works in 2-pixel steps);
     yuv444p could, but many players (most browsers, hardware decoders) do not play it, and
     cropping would drop input pixels; so an odd size gains one repeated row/column.
+
+    ``reproducible=True`` gives the same file for the same frames: one encoder thread (the
+    output depends on the thread count, hence on the machine) and no SIMD (``asm=0``): with
+    its assembly on, libx264 wrote 2-5 different files in 5-6 encodes of the same 320 px
+    wide frames in one process (192, 288, 352, 448 px too; 64, 128, 256, 384, 512, 1024 px
+    were stable), 2026-11-30, PyAV 18.1 / libavcodec 62. It costs ~4x the encode time.
     """
 
-    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = CRF):
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], crf: int = CRF,
+                 reproducible: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.size = size
@@ -30,6 +37,9 @@ class Mp4Writer:
         self.stream.height, self.stream.width = self.video_size
         self.stream.pix_fmt = "yuv420p"
         self.stream.options = {"crf": str(crf)}
+        if reproducible:
+            self.stream.codec_context.thread_count = 1
+            self.stream.options = {"crf": str(crf), "threads": "1", "x264-params": "asm=0"}
 
     def write(self, frames: np.ndarray) -> None:
         """Append [t,H,W,3] uint8 RGB frames."""
@@ -53,9 +63,9 @@ class Mp4Writer:
             pass
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int = CRF) -> Path:
-    """Write [T,H,W,3] uint8 RGB frames as one H.264 mp4."""
-    writer = Mp4Writer(path, fps, frames.shape[1:3], crf)
+def write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int = CRF, reproducible: bool = False) -> Path:
+    """Write [T,H,W,3] uint8 RGB frames as one H.264 mp4 (``reproducible``: see :class:`Mp4Writer`)."""
+    writer = Mp4Writer(path, fps, frames.shape[1:3], crf, reproducible)
     writer.write(frames)
     writer.close()
     return Path(path)
