@@ -116,6 +116,8 @@ def select_metrics(requested: Optional[list[str]], has_gt: bool = True, fid_ref:
     names = list(requested or (DEFAULT_METRICS if has_gt else DEFAULT_GT_FREE_METRICS))
     names += ["FID[ref]"] * (fid_ref is not None and "FID[ref]" not in names)
     metrics, unavailable = [], {}
+    if not requested and not has_gt:  # the default full-reference columns are named, not run
+        unavailable.update({n: NO_GT for n in DEFAULT_METRICS})
     for name in names:
         m = build_metric(name, ref_stats=fid_ref)
         if name == "FID[ref]" and fid_ref is not None:
@@ -198,8 +200,10 @@ def run_bench(opts: BenchOptions, log=print) -> int:
     metric_names = [m.name for m in metrics]
     trimmed = [f"subset: {len(split.clips)} clips"] * (opts.clips is not None) + \
         [f"subset: first {opts.max_frames} frames"] * (opts.max_frames is not None)
+    no_gt = [k for k, v in unavailable.items() if v == NO_GT]
     notes = "; ".join(trimmed + [f"autocast {opts.amp}"] * (opts.amp != "off") +
-                      [f"{k} unavailable: {v}" if v != NO_GT else f"{k} {v}" for k, v in unavailable.items()])
+                      [f"{', '.join(no_gt)} {NO_GT}"] * bool(no_gt) +
+                      [f"{k} unavailable: {v}" for k, v in unavailable.items() if v != NO_GT])
     writer = ClipScoreWriter(metrics)
     trainer = make_trainer(opts, writer) if restorers else None
     wandb_mode = resolve_mode(opts.wandb)
@@ -245,8 +249,11 @@ def run_bench(opts: BenchOptions, log=print) -> int:
                 log(f"W&B ({wandb_mode}) run: {local}")
     if trainer is not None and not trainer.is_global_zero:
         return status
+    if no_gt:
+        log(f"metrics {', '.join(no_gt)} {NO_GT}")
     for k, v in unavailable.items():
-        log(f"metric {k} {'unavailable: ' if v != NO_GT else ''}{v}")
+        if v != NO_GT:
+            log(f"metric {k} unavailable: {v}")
     for name, why in skipped.items():
         log(f"skipped {name}: {why}")
     if board is not None:
