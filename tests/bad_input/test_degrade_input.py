@@ -18,7 +18,8 @@ from tests.bad_input.conftest import assert_user_error, run_cli
 from vfr_bench import align as A
 from vfr_bench.datasets.alignment_check import MAX_EYE_OFFSET_PX, check_alignment
 from vfr_bench.datasets.clips import read_frames
-from vfr_bench.datasets.sample import ASTRONAUT_EYES_NOSE, similarity_fit
+from vfr_bench.datasets.sample import ASTRONAUT_EYES_NOSE
+from vfr_bench.face_geometry import estimate_similarity
 from vfr_bench.datasets.sources import read_video
 from vfr_bench.datasets.splits import make_split_dir
 
@@ -44,7 +45,7 @@ def photo():
 @pytest.fixture(scope="module")
 def aligned_reference(photo):
     """The astronaut photo aligned to the FFHQ-512 template (as the sample split does)."""
-    base = similarity_fit(ASTRONAUT_EYES_NOSE, A.FFHQ_512[:3])
+    base = estimate_similarity(ASTRONAUT_EYES_NOSE, A.FFHQ_512[:3])
     return cv2.warpAffine(photo, base, (512, 512), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
@@ -53,7 +54,7 @@ def unaligned_512_video(photo, tmp_path_factory) -> Path:
     """A 512x512 talking-head-like mp4 whose face is not FFHQ-aligned: the aligned face zoomed
     out to 0.8, rolled 12 degrees and moved ~(40, 30) px, drifting 1 px a frame (the issue's
     clip was 34-55 px off with tilted eyes)."""
-    base = similarity_fit(ASTRONAUT_EYES_NOSE, A.FFHQ_512[:3])
+    base = estimate_similarity(ASTRONAUT_EYES_NOSE, A.FFHQ_512[:3])
     frames = [cv2.warpAffine(photo, _compose(_sim_about_centre(0.8, 12.0, 40 + t, 30 - t), base), (512, 512),
                              flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101) for t in range(N)]
     root = tmp_path_factory.mktemp("video_src")
