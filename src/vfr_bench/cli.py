@@ -101,7 +101,7 @@ def method_readiness(name: str) -> str:
     degradations = sorted({"blind"} | {load_recipe(r).degradation for r in recipe_names()})
     needs = {}
     for d in degradations:
-        r = build_method(name)  # fresh: applicable() may pick a task
+        r = build_method(name, None, d)  # built for the split's operator (FLAIR's task)
         if r.applicable(d) is None:
             needs[d] = [w for w in r.required_weights() if not W.is_present(w)]
     if not needs:
