@@ -13,7 +13,6 @@ manifest entry records how that was decided. A clip that cannot be used is liste
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ import torch
 from vfr_bench.datasets import degradations as D
 from vfr_bench.datasets.recipes import Recipe, load_recipe, render, sample_params
 from vfr_bench.datasets.sources import HQClip, SourceError, list_clips, read_annotation
-from vfr_bench.datasets.splits import (SplitError, frame_files, make_split_dir, read_split, sha256_bytes,
-                                       write_manifest)
+from vfr_bench.datasets.splits import (SplitError, frame_files, make_split_dir, read_split, replace_folder,
+                                       sha256_bytes, write_manifest)
 from vfr_bench.results import NotWritableError, check_writable
 
 FACE = 512
@@ -225,9 +224,7 @@ def degrade(recipe: str | Recipe, src: str | Path, out: str | Path, seed: Option
             "clips": entries, "skipped": skipped,
             **real.manifest_fields(recipe),
             "created_with": {"vfr_bench": __version__, "src": str(src), "workers": workers}})
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

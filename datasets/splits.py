@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,22 @@ def make_split_dir(parent: Path, prefix: str) -> Path:
     os.umask(mask)
     os.chmod(tmp, 0o777 & ~mask)
     return tmp
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    """Move the finished folder ``new`` to ``out`` (a split, a study export).
+
+    An existing ``out`` is renamed aside first and deleted only once ``new`` is in place, so a
+    kill at any moment leaves the old or the new folder (the old one at worst under a hidden
+    ``.NAME.old-PID`` name), never neither.
+    """
+    old = None
+    if out.exists() or out.is_symlink():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(new, out)
+    if old is not None:
+        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
 
 
 def read_split(root: Path) -> Split:

@@ -19,7 +19,6 @@ import csv
 import itertools
 import json
 import math
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -181,7 +180,7 @@ def export(split: str, methods: Sequence[str], out: Path, n_pairs: Optional[int]
     from tqdm import tqdm
 
     from vfr_bench import __version__
-    from vfr_bench.datasets.splits import load_split
+    from vfr_bench.datasets.splits import load_split, replace_folder
     from vfr_bench.video_io import Mp4Writer
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -233,9 +232,7 @@ def export(split: str, methods: Sequence[str], out: Path, n_pairs: Optional[int]
             "layout": "left | right, each at the method's output size",
             "encoder": {"codec": "libx264", "pix_fmt": "yuv420p", "crf": CRF, "threads": 1, "x264-params": "asm=0"},
             "vfr_bench": __version__}, indent=1, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        os.replace(tmp, out)
+        replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -196,3 +196,30 @@ def test_splits_command_lists_recipes_with_papers_and_built_splits(sample_split,
         assert name in out
     assert "KEEP (Feng et al., ECCV 2024), supplementary Table A1: VFHQ-mild" in out
     assert "x8-bicubic" in out and "built splits (" in out and "  sample " in out.split("built splits (")[1]
+
+
+def test_replace_folder_keeps_the_old_one_until_the_new_one_is_in_place(tmp_path, monkeypatch):
+    """A kill between the two renames leaves the old folder (aside), never neither."""
+    import os
+
+    from vfr_bench.datasets.splits import replace_folder
+    out, new = tmp_path / "split", tmp_path / ".split-new"
+    out.mkdir(), new.mkdir()
+    (out / "old.txt").write_text("old")
+    (new / "new.txt").write_text("new")
+    real = os.replace
+    calls = []
+
+    def killed_after_first(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies before the new folder moves in
+        return real(src, dst)
+    monkeypatch.setattr(os, "replace", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        replace_folder(new, out)
+    monkeypatch.setattr(os, "replace", real)
+    (aside,) = tmp_path.glob(".split.old-*")
+    assert (aside / "old.txt").read_text() == "old" and (new / "new.txt").is_file()
+    replace_folder(new, out)
+    assert (out / "new.txt").read_text() == "new" and not new.exists()
